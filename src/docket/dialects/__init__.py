@@ -44,22 +44,28 @@ def load(backend: str, driver: str = "") -> Any:
     """
     backend = _ALIASES.get(backend, backend)
     if not driver and backend in _DEFAULT_DRIVERS:
-        first_error = None
+        tried = []
         for candidate in _DEFAULT_DRIVERS[backend]:
             cls = _import(registry[(backend, candidate)])
             try:
                 cls.import_dbapi()
-            except exc.NoSuchModuleError as e:
-                first_error = first_error or e
+            except exc.NoSuchModuleError:
+                tried.append(cls)
                 continue
             return cls
-        assert first_error is not None
-        raise first_error
+        raise exc.NoSuchModuleError(
+            f"No DB-API driver for {backend}:// URLs is installed; tried "
+            + " and ".join(repr(c.dbapi_module) for c in tried)
+            + ". Install the default one with: " + tried[0].install_command()
+            + "; or install " + ", ".join(f"{c.dbapi_module!r} ({c.install_command()})"
+                                          for c in tried[1:])
+            + f" and name it in the URL, e.g. {backend}+{tried[-1].driver}://..."
+        )
     path = registry.get((backend, driver))
     if path is None:
         known = sorted({f"{b}+{d}" if d else b for b, d in registry})
         raise exc.NoSuchModuleError(
             f"Can't load plugin: docket.dialects:{backend}{'+' + driver if driver else ''}; "
-            f"known dialects are {known}."
+            f"known dialects are {known}. Check the URL's scheme (dialect[+driver]://...)."
         )
     return _import(path)

@@ -12,17 +12,22 @@ Invariants of a Connection:
 * ``_transaction`` is the root transaction or None; ``_nested`` the innermost
   active SAVEPOINT or None, each nested transaction linking to its parent;
 * ``_fairy`` is None only once closed or after the connection was found dead
-  (``_invalidated``); a dead connection is replaced on next use once its
-  transaction has been rolled back.
+  outside a transaction; a fairy whose ``dbapi_connection`` is None was
+  invalidated: the connection reconnects on next use, but only once the
+  transaction that saw the loss has been rolled back (``PendingRollbackError``
+  until then);
+* ``_dispatch`` is what the hot path fires: the engine's shared connection
+  dispatch, or this connection's own once a listener was added to it.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from docket import exc
 from docket.engine.events import ConnectionEvents, PoolEvents
@@ -30,6 +35,7 @@ from docket.engine.pool import Pool
 from docket.engine.result import CursorResult, ResultMetaData, ScalarResult
 from docket.event import Dispatch
 from docket.sql.compiler import Compiled
+from docket.sql.elements import BindParameter
 
 if TYPE_CHECKING:
     from docket.engine.default import DefaultDialect
@@ -41,6 +47,7 @@ __all__ = [
     "ExceptionContext",
     "ExecutionContext",
     "NestedTransaction",
+    "OptionEngine",
     "RootTransaction",
     "Transaction",
     "TwoPhaseTransaction",
@@ -49,10 +56,23 @@ __all__ = [
 log = logging.getLogger("docket.engine")
 
 _EMPTY: dict[str, Any] = {}
+_NO_PARAMS: list[Any] = [None]
+
+
+def _force_log(msg: str, *args: Any) -> None:
+    """Log at INFO whatever the logger's level (``echo=True`` means "show it",
+    as SQLAlchemy's echo flag does); handlers and filters still apply."""
+    if log.isEnabledFor(logging.INFO):
+        log.info(msg, *args)
+    elif not log.disabled:
+        log.handle(log.makeRecord(log.name, logging.INFO, "(docket)", 0, msg, args, None))
 
 
 class _LRU:
-    """A bounded mapping; the least recently *inserted or hit* entry goes first."""
+    """A bounded mapping; the least recently *inserted or hit* entry goes first.
+
+    Safe to share between threads: a race costs at most a recompilation.
+    """
 
     __slots__ = ("_data", "size", "hits", "misses")
 
@@ -76,7 +96,7 @@ class _LRU:
         data[key] = value
         if len(data) > self.size:
             for old in list(data)[: max(1, self.size // 10)]:
-                del data[old]
+                data.pop(old, None)
 
     def __len__(self) -> int:
         return len(self._data)
@@ -212,6 +232,7 @@ class RootTransaction(Transaction):
                 "This transaction is inactive (already committed or rolled back); "
                 "begin a new one with connection.begin()."
             )
+        self.connection._check_not_lost()
         try:
             self.connection._commit_impl()
         finally:
@@ -295,19 +316,32 @@ class TwoPhaseTransaction(RootTransaction):
             InvalidRequestError: the transaction is not active.
         """
         if not self.is_active:
-            raise exc.InvalidRequestError("This two-phase transaction is not active.")
+            raise exc.InvalidRequestError(
+                "This two-phase transaction is not active; begin a new one with "
+                "connection.begin_twophase()."
+            )
         self.connection._prepare_twophase_impl(self.xid)
         self._is_prepared = True
 
     def commit(self) -> None:
+        """Second phase (COMMIT PREPARED), or a plain commit if never prepared.
+
+        Raises:
+            InvalidRequestError: the transaction is not active.
+        """
         if not self.is_active:
-            raise exc.InvalidRequestError("This two-phase transaction is not active.")
+            raise exc.InvalidRequestError(
+                "This two-phase transaction is not active; begin a new one with "
+                "connection.begin_twophase()."
+            )
+        self.connection._check_not_lost()
         try:
             self.connection._commit_twophase_impl(self.xid, self._is_prepared)
         finally:
             self._deactivate()
 
     def rollback(self) -> None:
+        """ROLLBACK PREPARED (or a plain rollback if never prepared)."""
         if not self.is_active and self.connection._transaction is not self:
             return
         try:
@@ -328,8 +362,9 @@ class Connection:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect: DefaultDialect = engine.dialect
-        self.dispatch = engine.dispatch
-        self._echo = engine._echo
+        self._dispatch: Dispatch = engine._conn_dispatch
+        # SQLAlchemy's rule: echo=True logs; otherwise the logger's level decides
+        self._echo = engine._echo or log.isEnabledFor(logging.INFO)
         self._execution_options: dict[str, Any] = dict(engine._execution_options)
         self._transaction: RootTransaction | None = None
         self._nested: NestedTransaction | None = None
@@ -339,16 +374,29 @@ class Connection:
         self._autocommit = False
         self._fairy: Any = None
         self._fairy = self._checkout()
-        if self.dispatch.engine_connect:
-            self.dispatch.engine_connect(self)
+        level = self._execution_options.get("isolation_level")
+        if level is not None:
+            try:
+                self._apply_isolation(level)
+            except BaseException:
+                self.close()
+                raise
+        if self._dispatch.engine_connect:
+            self._dispatch.engine_connect(self)
+
+    @property
+    def dispatch(self) -> Dispatch:
+        """This connection's own listeners (``event.listen(conn, ...)`` fires
+        for this connection only), plus the engine's and class-level ones."""
+        own = self.__dict__.get("_own_dispatch")
+        if own is None:
+            own = Dispatch(ConnectionEvents, type(self), parents=(self.engine.dispatch,))
+            self.__dict__["_own_dispatch"] = own
+            self._dispatch = own
+        return own
 
     def _checkout(self) -> Any:
-        try:
-            fairy = self.engine.pool.connect()
-        except exc.DocketError:
-            raise
-        except self.dialect.dbapi.Error as e:
-            raise exc.DBAPIError.instance(None, None, e, connection_invalidated=True) from e
+        fairy = self.engine._pool_connect()
         self._autocommit = self.dialect.is_autocommit(fairy.dbapi_connection)
         return fairy
 
@@ -373,6 +421,8 @@ class Connection:
 
     @property
     def default_isolation_level(self) -> str | None:
+        """The isolation level the database gives a new connection (read at
+        the engine's first connect)."""
         return self.dialect.default_isolation_level
 
     def _live_fairy(self) -> Any:
@@ -383,14 +433,26 @@ class Connection:
             raise exc.ResourceClosedError(
                 "This Connection is closed; open a new one with engine.connect()."
             )
-        if self._transaction is not None:
-            raise exc.PendingRollbackError(
-                "The connection to the database was lost during a transaction; call "
-                "rollback() before using this Connection again (it then reconnects)."
-            )
+        self._check_not_lost()
+        self._fairy = None
         self._fairy = self._checkout()
         self._invalidated = False
+        level = self._execution_options.get("isolation_level")
+        if level is not None:  # the new DB-API connection has the engine's level
+            self._apply_isolation(level)
         return self._fairy
+
+    def _check_not_lost(self) -> None:
+        """Raise PendingRollbackError if the DB-API connection went away
+        inside the current transaction."""
+        if self._transaction is not None and (
+            self._fairy is None or self._fairy.dbapi_connection is None
+        ):
+            raise exc.PendingRollbackError(
+                "This Connection was invalidated inside a transaction (the database "
+                "connection was lost, or invalidate() was called); call rollback() before "
+                "using it again. It then reconnects on next use."
+            )
 
     # -- options -------------------------------------------------------------------
     def execution_options(self, **opts: Any) -> Connection:
@@ -401,27 +463,43 @@ class Connection:
 
         Raises:
             InvalidRequestError: isolation_level changed inside a transaction.
+            ArgumentError: the isolation level is not one the dialect knows.
         """
         level = opts.get("isolation_level")
         if level is not None:
             if self._transaction is not None:
                 raise exc.InvalidRequestError(
-                    "Can't change isolation_level while a transaction is in progress; "
-                    "commit() or rollback() first."
+                    "Can't change isolation_level while a transaction is in progress on "
+                    "this Connection (begun explicitly or by autobegin); commit() or "
+                    "rollback() first."
                 )
-            level = self.dialect._check_isolation_level(level)
-            fairy = self._live_fairy()
-            self.dialect.set_isolation_level(fairy.dbapi_connection, level)
-            fairy.info["docket_reset_isolation"] = True
-            self._autocommit = level == "AUTOCOMMIT"
+            self._apply_isolation(level)
         self._execution_options.update(opts)
         return self
+
+    def _apply_isolation(self, level: str) -> None:
+        level = self.dialect._check_isolation_level(level)
+        fairy = self._live_fairy()
+        try:
+            self.dialect.set_isolation_level(fairy.dbapi_connection, level)
+        except exc.DocketError:
+            raise
+        except BaseException as e:
+            self._handle_dbapi_exception(e, None, None, None, None)
+        fairy.info["docket_reset_isolation"] = True
+        self._autocommit = level == "AUTOCOMMIT"
 
     def get_execution_options(self) -> dict[str, Any]:
         return dict(self._execution_options)
 
     def get_isolation_level(self) -> str:
-        return self.dialect.get_isolation_level(self._live_fairy().dbapi_connection)
+        """The isolation level in effect on the database connection now
+        (asks the database; ``"AUTOCOMMIT"`` in autocommit mode)."""
+        fairy = self._live_fairy()
+        try:
+            return self.dialect.get_isolation_level(fairy.dbapi_connection)
+        except BaseException as e:
+            self._handle_dbapi_exception(e, None, None, None, None)
 
     # -- transactions --------------------------------------------------------------------
     def begin(self) -> RootTransaction:
@@ -447,14 +525,17 @@ class Connection:
         return NestedTransaction(self)
 
     def begin_twophase(self, xid: Any = None) -> TwoPhaseTransaction:
-        """Begin a two-phase transaction identified by ``xid``.
+        """Begin a two-phase transaction identified by ``xid`` (a string;
+        generated when omitted).
 
         Raises:
-            InvalidRequestError: a transaction is already in progress.
+            InvalidRequestError: a transaction is already in progress, or the
+                dialect has no two-phase commit.
         """
         if self._transaction is not None:
             raise exc.InvalidRequestError(
-                "Cannot begin a two-phase transaction while a transaction is in progress."
+                "Cannot begin a two-phase transaction while a transaction is in progress "
+                "on this Connection; commit() or rollback() it first."
             )
         if xid is None:
             import uuid
@@ -464,13 +545,20 @@ class Connection:
         return self._transaction
 
     def recover_twophase(self) -> list[Any]:
-        return self.dialect.do_recover_twophase(self)
+        """The xids of transactions prepared on the database and not yet finished."""
+        return self._driver_call("recover two-phase transactions",
+                                 self.dialect.do_recover_twophase, self)  # type: ignore[no-any-return]
 
     def commit_prepared(self, xid: Any, recover: bool = False) -> None:
-        self.dialect.do_commit_twophase(self, xid, is_prepared=True, recover=recover)
+        """COMMIT PREPARED ``xid`` (``recover=True`` for one found by
+        :meth:`recover_twophase`, possibly prepared by another connection)."""
+        self._driver_call(f"COMMIT PREPARED {xid!r}", self.dialect.do_commit_twophase, self,
+                          xid, True, recover)
 
     def rollback_prepared(self, xid: Any, recover: bool = False) -> None:
-        self.dialect.do_rollback_twophase(self, xid, is_prepared=True, recover=recover)
+        """ROLLBACK PREPARED ``xid``."""
+        self._driver_call(f"ROLLBACK PREPARED {xid!r}", self.dialect.do_rollback_twophase,
+                          self, xid, True, recover)
 
     def commit(self) -> None:
         """Commit the transaction in progress, if any."""
@@ -498,11 +586,26 @@ class Connection:
         if self._transaction is None:
             self._transaction = RootTransaction(self)
 
+    def _log(self, msg: str, *args: Any) -> None:
+        if self.engine._echo:
+            _force_log(msg, *args)
+        else:
+            log.info(msg, *args)
+
+    def _driver_call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call a dialect hook, wrapping driver errors like statement errors."""
+        try:
+            return fn(*args)
+        except exc.DocketError:
+            raise
+        except BaseException as e:
+            self._handle_dbapi_exception(e, what, None, None, None)
+
     def _begin_impl(self) -> None:
         if self._echo:
-            log.info("BEGIN (implicit)")
-        if self.dispatch.begin:
-            self.dispatch.begin(self)
+            self._log("BEGIN (implicit)")
+        if self._dispatch.begin:
+            self._dispatch.begin(self)
         if self._autocommit:
             return
         fairy = self._live_fairy()
@@ -513,9 +616,10 @@ class Connection:
 
     def _commit_impl(self) -> None:
         if self._echo:
-            log.info("COMMIT")
-        if self.dispatch.commit:
-            self.dispatch.commit(self)
+            self._log("COMMIT" if not self._autocommit else "COMMIT using DBAPI connection."
+                      "commit(), has no effect due to autocommit mode")
+        if self._dispatch.commit:
+            self._dispatch.commit(self)
         if self._autocommit:
             return
         fairy = self._live_fairy()
@@ -526,9 +630,9 @@ class Connection:
 
     def _rollback_impl(self) -> None:
         if self._echo:
-            log.info("ROLLBACK")
-        if self.dispatch.rollback:
-            self.dispatch.rollback(self)
+            self._log("ROLLBACK")
+        if self._dispatch.rollback:
+            self._dispatch.rollback(self)
         fairy = self._fairy
         if fairy is None or fairy.dbapi_connection is None or self._autocommit:
             return
@@ -538,42 +642,54 @@ class Connection:
             self._handle_dbapi_exception(e, "ROLLBACK", None, None, None)
 
     def _savepoint_impl(self, name: str) -> None:
-        if self.dispatch.savepoint:
-            self.dispatch.savepoint(self, name)
+        if self._dispatch.savepoint:
+            self._dispatch.savepoint(self, name)
         self.dialect.do_savepoint(self, name)
 
     def _rollback_to_savepoint_impl(self, name: str) -> None:
-        if self.dispatch.rollback_savepoint:
-            self.dispatch.rollback_savepoint(self, name, None)
+        if self._dispatch.rollback_savepoint:
+            self._dispatch.rollback_savepoint(self, name, None)
         self.dialect.do_rollback_to_savepoint(self, name)
         self.dialect.do_release_savepoint(self, name)
 
     def _release_savepoint_impl(self, name: str) -> None:
-        if self.dispatch.release_savepoint:
-            self.dispatch.release_savepoint(self, name, None)
+        if self._dispatch.release_savepoint:
+            self._dispatch.release_savepoint(self, name, None)
         self.dialect.do_release_savepoint(self, name)
 
     def _begin_twophase_impl(self, txn: TwoPhaseTransaction) -> None:
-        if self.dispatch.begin_twophase:
-            self.dispatch.begin_twophase(self, txn.xid)
-        self.dialect.do_begin_twophase(self, txn.xid)
+        if self._dispatch.begin_twophase:
+            self._dispatch.begin_twophase(self, txn.xid)
+        if self._echo:
+            self._log("BEGIN TWOPHASE %r", txn.xid)
+        self._driver_call(f"BEGIN TWOPHASE {txn.xid!r}", self.dialect.do_begin_twophase,
+                          self, txn.xid)
 
     def _prepare_twophase_impl(self, xid: Any) -> None:
-        if self.dispatch.prepare_twophase:
-            self.dispatch.prepare_twophase(self, xid)
-        self.dialect.do_prepare_twophase(self, xid)
+        if self._dispatch.prepare_twophase:
+            self._dispatch.prepare_twophase(self, xid)
+        if self._echo:
+            self._log("PREPARE TRANSACTION %r", xid)
+        self._driver_call(f"PREPARE TRANSACTION {xid!r}", self.dialect.do_prepare_twophase,
+                          self, xid)
 
     def _commit_twophase_impl(self, xid: Any, is_prepared: bool) -> None:
-        if self.dispatch.commit_twophase:
-            self.dispatch.commit_twophase(self, xid, is_prepared)
-        self.dialect.do_commit_twophase(self, xid, is_prepared)
+        if self._dispatch.commit_twophase:
+            self._dispatch.commit_twophase(self, xid, is_prepared)
+        if self._echo:
+            self._log("COMMIT PREPARED %r", xid)
+        self._driver_call(f"COMMIT PREPARED {xid!r}", self.dialect.do_commit_twophase,
+                          self, xid, is_prepared)
 
     def _rollback_twophase_impl(self, xid: Any, is_prepared: bool) -> None:
-        if self.dispatch.rollback_twophase:
-            self.dispatch.rollback_twophase(self, xid, is_prepared)
+        if self._dispatch.rollback_twophase:
+            self._dispatch.rollback_twophase(self, xid, is_prepared)
         if self._fairy is None or self._fairy.dbapi_connection is None:
             return
-        self.dialect.do_rollback_twophase(self, xid, is_prepared)
+        if self._echo:
+            self._log("ROLLBACK PREPARED %r", xid)
+        self._driver_call(f"ROLLBACK PREPARED {xid!r}", self.dialect.do_rollback_twophase,
+                          self, xid, is_prepared)
 
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:
@@ -591,8 +707,8 @@ class Connection:
                 ):
                     try:
                         self.dialect.reset_isolation_level(fairy.dbapi_connection)
-                    except Exception:  # a broken connection: discard it
-                        fairy.invalidate()
+                    except Exception as e:  # a broken connection: discard it
+                        fairy.invalidate(e)
                 fairy.close()
             self._fairy = None
             self._closed = True
@@ -600,9 +716,16 @@ class Connection:
             self._nested = None
 
     def invalidate(self, exception: BaseException | None = None) -> None:
-        """Discard the DB-API connection; the next use (after rollback) reconnects."""
+        """Discard the DB-API connection; the next use (after rollback() if a
+        transaction was in progress) reconnects.
+
+        Raises:
+            ResourceClosedError: the Connection is closed.
+        """
         if self._closed:
-            raise exc.ResourceClosedError("This Connection is closed.")
+            raise exc.ResourceClosedError(
+                "This Connection is closed; invalidate() needs an open one."
+            )
         fairy = self._fairy
         if fairy is not None and fairy.dbapi_connection is not None:
             fairy.invalidate(exception)
@@ -629,7 +752,9 @@ class Connection:
             execution_options: per-execution options.
 
         Raises:
-            ArgumentError: ``statement`` is a plain string (wrap it in ``text()``).
+            ArgumentError: ``statement`` is a plain string (wrap it in ``text()``),
+                or the parameters are not a dict or a list of dicts.
+            StatementError: a parameter is missing or could not be converted.
             DBAPIError: the database refused it; carries statement and params.
         """
         if getattr(statement, "is_ddl", False):
@@ -642,7 +767,10 @@ class Connection:
         if not getattr(statement, "is_selectable", False) and not getattr(
             statement, "is_dml", False
         ):
-            raise exc.ArgumentError(f"Not an executable object: {statement!r}")
+            raise exc.ArgumentError(
+                f"Not an executable object: {statement!r}; pass a select(), insert(), "
+                "update(), delete(), text() or DDL construct."
+            )
         return self._execute_clauseelement(statement, parameters, execution_options)
 
     def scalar(self, statement: Any, parameters: Any = None, *,
@@ -688,14 +816,17 @@ class Connection:
             plist = [parameters]  # type: ignore[list-item]
         elif isinstance(parameters, (list, tuple)):
             plist = list(parameters)
-            if plist and not isinstance(plist[0], Mapping):
-                raise exc.ArgumentError(
-                    "Parameters for a docket statement must be a dict or a list of dicts "
-                    f"keyed by parameter name, got {type(plist[0]).__name__}."
-                )
+            for p in plist:
+                if not isinstance(p, Mapping):
+                    raise exc.ArgumentError(
+                        "Parameters for a docket statement must be a dict or a list of "
+                        f"dicts keyed by parameter name, got a list holding "
+                        f"{type(p).__name__}; use exec_driver_sql() for positional values."
+                    )
         else:
             raise exc.ArgumentError(
-                f"Parameters must be a dict or a list of dicts, got {type(parameters).__name__}"
+                "Parameters must be a dict or a list of dicts keyed by parameter name, got "
+                f"{type(parameters).__name__}."
             )
         many = len(plist) > 1
         column_keys = frozenset(plist[0]) if plist and statement.is_dml else None
@@ -703,13 +834,14 @@ class Connection:
         stmt_opts = getattr(statement, "_execution_options", None)
         if stmt_opts or execution_options:
             options = {**options, **(stmt_opts or {}), **(execution_options or {})}
-        if self.dispatch.before_execute:
-            for fn in self.dispatch.before_execute:
+        dispatch = self._dispatch
+        if dispatch.before_execute:
+            for fn in dispatch.before_execute:
                 fn(self, statement, plist, {}, options)
         compiled, extracted = self._compile(statement, column_keys, many)
         result = self._execute_compiled(compiled, plist, extracted, options, statement)
-        if self.dispatch.after_execute:
-            for fn in self.dispatch.after_execute:
+        if dispatch.after_execute:
+            for fn in dispatch.after_execute:
                 fn(self, statement, plist, {}, options, result)
         return result
 
@@ -718,36 +850,48 @@ class Connection:
                           invoked: Any = None) -> CursorResult[Any]:
         if self._transaction is None:
             self._autobegin()
+        plan: _ExecPlan | None = compiled.__dict__.get("_docket_plan")
+        if plan is None:
+            plan = _ExecPlan(compiled)
         sql = compiled.string
-        positional = compiled.positiontup is not None
-        procs = compiled._bind_processors
         context = ExecutionContext(self, compiled, sql, None, len(plist) > 1, invoked, options)
         driver_params: list[Any] = []
         prefetch = compiled.prefetch
-        for params in plist or [None]:  # type: ignore[list-item]
-            values = compiled.construct_params(params, extracted)
-            if prefetch:
-                _apply_prefetch(context, compiled, values, params)
-            if compiled.has_expanding:
-                sql, order, values = compiled.expand(values)
-            else:
-                order = compiled.positiontup
-            if procs:
-                for name, proc in procs.items():
-                    if name in values:
-                        values[name] = proc(values[name])
-            if positional:
-                assert order is not None
-                driver_params.append(tuple([values[n] for n in order]))
-            else:
-                driver_params.append(values)
+        construct = compiled.construct_params
+        procs = plan.procs
+        getter = plan.getter
+        pk_prefetched: dict[str, Any] | None = None
+        try:
+            for params in plist or _NO_PARAMS:
+                values = construct(params, extracted)
+                if prefetch:
+                    _apply_prefetch(context, compiled, values, params)
+                    if plan.pk_prefetch and pk_prefetched is None:
+                        pk_prefetched = {n: values[n] for n in plan.pk_prefetch}
+                for name, proc in procs:
+                    values[name] = proc(values[name])
+                if plan.expanding:
+                    for name, proc in plan.expanding_procs:
+                        values[name] = [proc(v) for v in values[name]]
+                    sql, order, values = compiled.expand(values)
+                    driver_params.append(
+                        values if order is None else tuple([values[n] for n in order])
+                    )
+                elif getter is not None:
+                    driver_params.append(getter(values))
+                else:
+                    driver_params.append(values)
+        except Exception as e:  # a missing value, or a value its type can't convert
+            self._handle_dbapi_exception(
+                e, compiled.string, plist[0] if len(plist) == 1 else plist or None, None,
+                context)
         context.statement = sql
         many = len(driver_params) > 1
         context.executemany = many
         params_arg: Any = driver_params if many else driver_params[0]
         context.parameters = params_arg
         cursor = self._cursor_execute(sql, params_arg, context, many)
-        return self._make_result(compiled, cursor, context, plist, driver_params)
+        return self._make_result(compiled, plan, cursor, context, plist, pk_prefetched)
 
     def _cursor_execute(self, statement: str, parameters: Any, context: ExecutionContext | None,
                         many: bool) -> Any:
@@ -755,7 +899,7 @@ class Connection:
         fairy = self._fairy
         if fairy is None or fairy.dbapi_connection is None:
             fairy = self._live_fairy()
-        dispatch = self.dispatch
+        dispatch = self._dispatch
         try:
             cursor = fairy.dbapi_connection.cursor()
         except BaseException as e:
@@ -767,6 +911,8 @@ class Connection:
                 out = entry.call(self, cursor, statement, parameters, context, many)
                 if entry.retval:
                     statement, parameters = out
+            if context is not None:
+                context.statement, context.parameters = statement, parameters
         if self._echo:
             self._log_statement(statement, parameters, many)
         try:
@@ -783,36 +929,36 @@ class Connection:
         return cursor
 
     def _log_statement(self, statement: str, parameters: Any, many: bool) -> None:
-        log.info("%s", statement)
+        self._log("%s", statement)
         if self.engine.hide_parameters:
-            log.info("[SQL parameters hidden due to hide_parameters=True]")
+            self._log("[SQL parameters hidden due to hide_parameters=True]")
         else:
-            log.info("[%s] %s", "executemany" if many else "params",
-                     exc._repr_params(parameters))
+            self._log("[%s] %s", "executemany" if many else "params",
+                      exc._repr_params(parameters))
 
-    def _make_result(self, compiled: Compiled, cursor: Any, context: ExecutionContext,
-                     plist: list[dict[str, Any]], driver_params: list[Any]) -> CursorResult[Any]:
-        returns_rows = cursor.description is not None
-        meta = _compiled_meta(compiled) if returns_rows else _NO_ROWS
-        if returns_rows and not compiled.result_columns:
-            meta = _description_meta(cursor.description)
-        rowcount = cursor.rowcount
-        if compiled.isinsert and compiled.implicit_returning and returns_rows:
-            row = cursor.fetchone()
-            cursor.fetchall()
+    def _make_result(self, compiled: Compiled, plan: _ExecPlan, cursor: Any,
+                     context: ExecutionContext, plist: list[dict[str, Any]],
+                     pk_prefetched: dict[str, Any] | None) -> CursorResult[Any]:
+        description = cursor.description
+        if description is None:
             result: CursorResult[Any] = CursorResult(
-                _NO_ROWS, cursor, rowcount=rowcount, returns_rows=False)
-            result.inserted_primary_key = _pk_row(compiled, row)
+                _NO_ROWS, cursor, rowcount=cursor.rowcount,
+                lastrowid=getattr(cursor, "lastrowid", None), returns_rows=False)
+            if compiled.isinsert and not context.executemany and plan.pk_plan is not None:
+                result.inserted_primary_key = plan.pk_from_lastrowid(
+                    result.lastrowid, plist[0] if plist else None, context.invoked_statement,
+                    pk_prefetched)
             return result
-        result = CursorResult(
-            meta, cursor, rowcount=rowcount, lastrowid=getattr(cursor, "lastrowid", None),
-            returns_rows=returns_rows,
-        )
-        if compiled.isinsert and not context.executemany and compiled.statement is not None:
-            result.inserted_primary_key = _inserted_pk_from_lastrowid(
-                compiled, result.lastrowid, plist[0] if plist else None, driver_params[0]
-            )
-        return result
+        if compiled.isinsert and compiled.implicit_returning:
+            row = cursor.fetchone()
+            result = CursorResult(_NO_ROWS, cursor, rowcount=cursor.rowcount,
+                                  returns_rows=False)
+            result.inserted_primary_key = plan.pk_from_returning(row)
+            return result
+        meta = _compiled_meta(compiled) if compiled.result_columns else _description_meta(
+            description)
+        return CursorResult(meta, cursor, rowcount=cursor.rowcount,
+                            lastrowid=getattr(cursor, "lastrowid", None))
 
     def exec_driver_sql(self, statement: str, parameters: Any = None, *,
                         execution_options: Mapping[str, Any] | None = None) -> CursorResult[Any]:
@@ -822,76 +968,207 @@ class Connection:
             statement: SQL in the driver's paramstyle (``?`` for sqlite3,
                 ``%s`` for psycopg).
             parameters: a tuple/dict, or a list of them for executemany.
+            execution_options: per-execution options.
+
+        Raises:
+            DBAPIError: the database refused it; carries statement and params.
         """
         if self._transaction is None:
             self._autobegin()
-        many = isinstance(parameters, list) and bool(parameters) and isinstance(
+        many = False
+        if isinstance(parameters, list) and parameters and isinstance(
             parameters[0], (tuple, list, dict)
-        )
-        context = ExecutionContext(self, None, statement, parameters, many, statement,
-                                   execution_options or _EMPTY)
+        ):
+            if len(parameters) == 1:
+                parameters = parameters[0]
+            else:
+                many = True
+        options = self._execution_options
+        if execution_options:
+            options = {**options, **execution_options}
+        context = ExecutionContext(self, None, statement, parameters, many, statement, options)
         cursor = self._cursor_execute(statement, parameters, context, many)
-        returns_rows = cursor.description is not None
-        meta = _description_meta(cursor.description) if returns_rows else _NO_ROWS
+        description = cursor.description
+        returns_rows = description is not None
+        meta = _description_meta(description) if returns_rows else _NO_ROWS
         return CursorResult(
             meta, cursor, rowcount=cursor.rowcount,
             lastrowid=getattr(cursor, "lastrowid", None), returns_rows=returns_rows,
         )
 
     def _run_ddl(self, action: str, target: Any, checkfirst: bool, **kw: Any) -> None:
-        from docket.engine.ddl import run_ddl
+        from docket.engine.ddl import run_ddl  # type: ignore[import-not-found, unused-ignore]
 
         run_ddl(self, action, target, checkfirst, **kw)
 
     # -- errors ----------------------------------------------------------------------
     def _handle_dbapi_exception(self, e: BaseException, statement: str | None, parameters: Any,
-                                cursor: Any, context: ExecutionContext | None) -> Any:
+                                cursor: Any, context: ExecutionContext | None) -> NoReturn:
+        """Wrap ``e`` in a docket error, invalidate a lost connection, run
+        ``handle_error`` listeners, and raise."""
         if cursor is not None:
             try:
                 cursor.close()
             except Exception:
                 pass
-        dbapi = self.dialect.dbapi
-        is_dbapi = isinstance(e, dbapi.Error)
+        engine = self.engine
+        dialect = self.dialect
+        hide = engine.hide_parameters
+        is_exit = not isinstance(e, Exception)  # KeyboardInterrupt etc.: state unknown
+        is_dbapi = isinstance(e, dialect.dbapi.Error)
         fairy = self._fairy
-        is_disconnect = is_dbapi and self.dialect.is_disconnect(
-            e, fairy.dbapi_connection if fairy is not None else None, cursor
-        )
-        wrapped: BaseException | None = None
+        dbapi_conn = fairy.dbapi_connection if fairy is not None else None
+        is_disconnect = is_exit and dbapi_conn is not None
         if is_dbapi:
-            wrapped = exc.DBAPIError.instance(
-                statement, parameters, e, hide_parameters=self.engine.hide_parameters,
-                connection_invalidated=is_disconnect,
-            )
-        if self.dispatch.handle_error:
+            is_disconnect = dialect.is_disconnect(e, dbapi_conn, cursor)
+        wrapped: BaseException
+        if is_dbapi:
+            wrapped = exc.DBAPIError.instance(statement, parameters, e, hide_parameters=hide,
+                                              connection_invalidated=is_disconnect)
+        elif isinstance(e, exc.StatementError):
+            e.hide_parameters = e.hide_parameters or hide
+            wrapped = e
+        elif is_exit or isinstance(e, exc.DocketError):
+            wrapped = e
+        else:
+            wrapped = exc.StatementError(
+                f"({type(e).__module__}.{type(e).__qualname__}) {e}", statement, parameters, e,
+                hide_parameters=hide)
+        invalidate_pool = is_dbapi
+        if self._dispatch.handle_error and not is_exit:
             ctx = ExceptionContext(
-                self, self.engine, self.dialect, e, wrapped if isinstance(
-                    wrapped, exc.DocketError) else None, statement, parameters, cursor,
-                context, is_disconnect,
+                self, engine, dialect, e,
+                wrapped if isinstance(wrapped, exc.DocketError) else None,
+                statement, parameters, cursor, context, is_disconnect,
             )
-            for fn in self.dispatch.handle_error:
+            for fn in self._dispatch.handle_error:
                 replacement = fn(ctx)
                 if replacement is not None:
-                    wrapped = replacement
+                    wrapped = ctx.chained_exception = replacement
             if ctx.is_disconnect != is_disconnect:
                 is_disconnect = ctx.is_disconnect
-                if isinstance(wrapped, exc.DBAPIError):
+                if isinstance(wrapped, exc.DBAPIError) and wrapped.orig is e:
                     wrapped = exc.DBAPIError.instance(
-                        statement, parameters, e, hide_parameters=self.engine.hide_parameters,
-                        connection_invalidated=is_disconnect,
-                    )
+                        statement, parameters, e, hide_parameters=hide,
+                        connection_invalidated=is_disconnect)
+            invalidate_pool = invalidate_pool and ctx.invalidate_pool_on_disconnect
         if is_disconnect:
             self._invalidated = True
-            if fairy is not None and fairy.dbapi_connection is not None:
+            if dbapi_conn is not None:
                 fairy.invalidate(e)
             if self._transaction is None:
                 self._fairy = None
-        if wrapped is None or wrapped is e:
+            if invalidate_pool:
+                # the server likely dropped every connection: don't hand out the others
+                engine.pool.dispose()
+        engine._scrub_password(wrapped)
+        if wrapped is e:
             raise e
         raise wrapped.with_traceback(sys.exc_info()[2]) from e
 
 
 _NO_ROWS = ResultMetaData(())
+
+
+class _ExecPlan:
+    """What executing one Compiled needs beyond the compiler's output, worked
+    out once and cached on it (``compiled.__dict__["_docket_plan"]``).
+
+    Attributes:
+        procs: ``(bind name, bind processor)`` for scalar binds.
+        expanding: the statement has IN-list binds (rendered per execution).
+        expanding_procs: processors applied to each element of an IN list.
+        getter: values dict -> positional tuple, for positional paramstyles
+            without IN lists; None for named paramstyles.
+        pk_plan: ``(key, prefetch bind name or None, is autoincrement)`` per
+            primary-key column of an INSERT's table, or None.
+        pk_prefetch: bind names of Python-side defaults on primary-key columns.
+    """
+
+    __slots__ = ("procs", "expanding", "expanding_procs", "getter", "pk_plan", "pk_prefetch",
+                 "_pk_meta", "_returning_meta")
+
+    def __init__(self, compiled: Compiled) -> None:
+        binds = compiled.binds
+        all_procs = compiled._bind_processors
+        self.procs = tuple((n, p) for n, p in all_procs.items() if not binds[n].expanding)
+        self.expanding = compiled.has_expanding
+        self.expanding_procs = tuple((n, p) for n, p in all_procs.items() if binds[n].expanding)
+        self.getter: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None
+        order = compiled.positiontup
+        if order is not None and not self.expanding:
+            if not order:
+                self.getter = _empty_tuple
+            elif len(order) == 1:
+                self.getter = _single_getter(order[0])
+            else:
+                self.getter = itemgetter(*order)
+        self.pk_plan: list[tuple[str, str | None, bool]] | None = None
+        self.pk_prefetch: tuple[str, ...] = ()
+        self._pk_meta: ResultMetaData | None = None
+        self._returning_meta: tuple[ResultMetaData, ResultMetaData] | None = None
+        stmt = compiled.statement
+        table = getattr(stmt, "table", None) if compiled.isinsert else None
+        if table is not None and not getattr(stmt, "_multi_values", None) and getattr(
+                stmt, "_from_select", None) is None:
+            pk_cols = list(getattr(table, "primary_key", None) or ())
+            if pk_cols:
+                autoinc = getattr(table, "autoincrement_column", None)
+                by_col = {col: name for name, col, for_update in compiled.prefetch
+                          if not for_update}
+                self.pk_plan = [(c.key, by_col.get(c), c is autoinc) for c in pk_cols]
+                self.pk_prefetch = tuple(n for _k, n, _a in self.pk_plan if n is not None)
+                self._pk_meta = ResultMetaData([c.key for c in pk_cols])
+        if compiled.implicit_returning:
+            pk = compiled.implicit_returning
+            keys = [c.key for c in pk]
+            self._returning_meta = (
+                ResultMetaData(keys, compiled._result_processors[: len(pk)]),
+                ResultMetaData(keys),
+            )
+        compiled.__dict__["_docket_plan"] = self
+
+    def pk_from_lastrowid(self, lastrowid: Any, params: Mapping[str, Any] | None,
+                          invoked: Any, prefetched: dict[str, Any] | None) -> Any:
+        """``inserted_primary_key`` of a single-row INSERT without RETURNING:
+        each key from the parameters, the statement's ``values()``, a Python
+        default, or (the autoincrement column) ``cursor.lastrowid``."""
+        assert self.pk_plan is not None and self._pk_meta is not None
+        given = getattr(invoked, "_values", None) or _EMPTY
+        values = []
+        for key, prefetch_name, is_autoinc in self.pk_plan:
+            if params is not None and key in params:
+                values.append(params[key])
+            elif key in given:
+                v = given[key]
+                values.append(v.effective_value() if isinstance(v, BindParameter) else None)
+            elif prefetch_name is not None and prefetched is not None:
+                values.append(prefetched[prefetch_name])
+            elif is_autoinc:
+                values.append(lastrowid)
+            else:
+                values.append(None)
+        return self._pk_meta._row_fn(tuple(values))
+
+    def pk_from_returning(self, row: Any) -> Any:
+        """``inserted_primary_key`` from the implicit RETURNING row."""
+        assert self._returning_meta is not None
+        converted, raw = self._returning_meta
+        n = len(raw.keys)
+        if row is None:  # nothing inserted (e.g. ON CONFLICT DO NOTHING)
+            return raw._row_fn((None,) * n)
+        return converted._row_fn(tuple(row[:n]))
+
+
+def _empty_tuple(values: Mapping[str, Any]) -> tuple[Any, ...]:
+    return ()
+
+
+def _single_getter(name: str) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    def get(values: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (values[name],)
+
+    return get
 
 
 def _compiled_meta(compiled: Compiled) -> ResultMetaData:
@@ -933,39 +1210,6 @@ def _apply_prefetch(context: ExecutionContext, compiled: Compiled, values: dict[
         values[name] = default.arg(context) if default.is_callable else default.arg
 
 
-def _pk_row(compiled: Compiled, row: Any) -> Any:
-    from docket.engine.result import ResultMetaData as _RM
-
-    pk = compiled.implicit_returning
-    keys = [c.key for c in pk]
-    meta = _RM(keys)
-    values = tuple(row[: len(pk)]) if row is not None else tuple(None for _ in pk)
-    procs = compiled._result_processors[: len(pk)]
-    values = tuple(p(v) if p is not None else v for p, v in zip(procs, values))
-    return meta._row_fn(values)
-
-
-def _inserted_pk_from_lastrowid(compiled: Compiled, lastrowid: Any,
-                                params: Mapping[str, Any] | None, driver_params: Any) -> Any:
-    table = compiled.statement.table  # type: ignore[attr-defined]
-    pk_cols = list(getattr(table, "primary_key", []) or [])
-    if not pk_cols:
-        return None
-    autoinc = getattr(table, "autoincrement_column", None)
-    values = []
-    given = compiled.statement._values or {}  # type: ignore[attr-defined]
-    for c in pk_cols:
-        if params is not None and c.key in params:
-            values.append(params[c.key])
-        elif c.key in given and hasattr(given[c.key], "value"):
-            values.append(given[c.key].value)
-        elif c is autoinc:
-            values.append(lastrowid)
-        else:
-            values.append(None)
-    return ResultMetaData([c.key for c in pk_cols])._row_fn(tuple(values))
-
-
 # --- Engine -----------------------------------------------------------------------
 
 
@@ -987,11 +1231,16 @@ class Engine:
         self.url = url
         self.hide_parameters = hide_parameters
         self.logging_name = logging_name
-        self._execution_options: dict[str, Any] = dict(execution_options or {})
+        self._execution_options: dict[str, Any] = {}
         self._compiled_cache: _LRU | None = _LRU(query_cache_size) if query_cache_size else None
         self.dispatch = Dispatch(ConnectionEvents, type(self))
+        # what every Connection of this engine fires, unless it has listeners of its own
+        self._conn_dispatch = Dispatch(ConnectionEvents, Connection, parents=(self.dispatch,))
         self._echo = False
         self.echo = echo
+        if execution_options:
+            self._check_execution_options(execution_options)
+            self._execution_options.update(execution_options)
 
     def _event_redirect(self, family: type) -> Any:
         if issubclass(family, PoolEvents):
@@ -1000,17 +1249,17 @@ class Engine:
 
     @property
     def echo(self) -> Any:
+        """Log SQL to the ``docket.engine`` logger (``"debug"`` accepted)."""
         return self._echo
 
     @echo.setter
     def echo(self, value: Any) -> None:
         self._echo = bool(value)
-        if value:
-            if not log.handlers and not logging.getLogger().handlers:
-                handler = logging.StreamHandler(sys.stdout)
-                handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
-                log.addHandler(handler)
-            log.setLevel(logging.DEBUG if value == "debug" else logging.INFO)
+        if value and not log.handlers and not logging.getLogger().handlers:
+            # nothing would show the lines: print them, as SQLAlchemy does
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+            log.addHandler(handler)
 
     @property
     def name(self) -> str:
@@ -1021,7 +1270,12 @@ class Engine:
         return self.dialect.driver
 
     def connect(self) -> Connection:
-        """Check out a Connection (use it as a context manager)."""
+        """Check out a Connection (use it as a context manager).
+
+        Raises:
+            TimeoutError: the pool had no connection free within ``pool_timeout``.
+            DBAPIError: the driver could not connect.
+        """
         return Connection(self)
 
     @contextmanager
@@ -1034,23 +1288,66 @@ class Engine:
 
     def raw_connection(self) -> Any:
         """A pooled DB-API connection (``close()`` returns it to the pool)."""
-        return self.pool.connect()
+        return self._pool_connect()
+
+    def _pool_connect(self) -> Any:
+        try:
+            return self.pool.connect()
+        except exc.DocketError:
+            raise
+        except Exception as e:
+            if not isinstance(e, self.dialect.dbapi.Error):
+                raise
+            self._handle_connect_error(e)
+
+    def _handle_connect_error(self, e: BaseException) -> NoReturn:
+        """Wrap a driver error raised while connecting (handle_error listeners
+        see it with ``connection=None``)."""
+        wrapped: BaseException = exc.DBAPIError.instance(
+            None, None, e, hide_parameters=self.hide_parameters,
+            connection_invalidated=self.dialect.is_disconnect(e, None, None))
+        if self._conn_dispatch.handle_error:
+            ctx = ExceptionContext(None, self, self.dialect, e, wrapped,  # type: ignore[arg-type]
+                                   None, None, None, None, False)
+            for fn in self._conn_dispatch.handle_error:
+                replacement = fn(ctx)
+                if replacement is not None:
+                    wrapped = ctx.chained_exception = replacement
+        self._scrub_password(wrapped)
+        raise wrapped.with_traceback(sys.exc_info()[2]) from e
+
+    def _scrub_password(self, error: BaseException) -> None:
+        """Replace the URL's password in ``error``'s message, should a driver echo it."""
+        password = self.url.password
+        if not password or len(password) < 3 or not isinstance(error, exc.DocketError):
+            return
+        if error.args and isinstance(error.args[0], str) and password in error.args[0]:
+            error.args = (error.args[0].replace(password, "***"),) + error.args[1:]
 
     def dispose(self, close: bool = True) -> None:
-        """Close the pool's idle connections and start a fresh pool."""
+        """Close the pool's idle connections and start a fresh pool.
+
+        Connections checked out now are closed when they are returned.
+        """
         if close:
             self.pool.dispose()
         self.pool = self.pool.recreate()
         if self.dispatch.engine_disposed:
             self.dispatch.engine_disposed(self)
 
-    def execution_options(self, **opts: Any) -> Engine:
-        """A copy of this engine (sharing its pool) with default execution options."""
-        new = Engine.__new__(Engine)
-        new.__dict__.update(self.__dict__)
-        new._execution_options = {**self._execution_options, **opts}
-        new.dispatch = Dispatch(ConnectionEvents, type(self), parents=(self.dispatch,))
-        return new
+    def _check_execution_options(self, opts: Mapping[str, Any]) -> None:
+        level = opts.get("isolation_level")
+        if level is not None:
+            self.dialect._check_isolation_level(level)
+
+    def execution_options(self, **opts: Any) -> OptionEngine:
+        """An engine sharing this one's pool, dialect and listeners whose
+        connections get ``opts`` (e.g. ``isolation_level="AUTOCOMMIT"``).
+
+        Raises:
+            ArgumentError: an invalid isolation level.
+        """
+        return OptionEngine(self, opts)
 
     def get_execution_options(self) -> dict[str, Any]:
         return dict(self._execution_options)
@@ -1060,9 +1357,37 @@ class Engine:
             conn._run_ddl(action, target, checkfirst, **kw)
 
     def clear_compiled_cache(self) -> None:
+        """Forget every cached compiled statement."""
         if self._compiled_cache is not None:
             self._compiled_cache.clear()
 
     def __repr__(self) -> str:
         return f"Engine({self.url!r})"
 
+
+class OptionEngine(Engine):
+    """What :meth:`Engine.execution_options` returns: a view of another
+    engine with extra execution options.  Its pool is always the proxied
+    engine's (so ``dispose()`` on either affects both); listeners added to the
+    proxied engine apply here, not the other way round."""
+
+    def __init__(self, proxied: Engine, opts: Mapping[str, Any]) -> None:
+        proxied._check_execution_options(opts)
+        self._proxied = proxied
+        self.dialect = proxied.dialect
+        self.url = proxied.url
+        self.hide_parameters = proxied.hide_parameters
+        self.logging_name = proxied.logging_name
+        self._execution_options = {**proxied._execution_options, **opts}
+        self._compiled_cache = proxied._compiled_cache
+        self.dispatch = Dispatch(ConnectionEvents, type(self), parents=(proxied.dispatch,))
+        self._conn_dispatch = Dispatch(ConnectionEvents, Connection, parents=(self.dispatch,))
+        self._echo = proxied._echo
+
+    @property  # type: ignore[override]
+    def pool(self) -> Pool:
+        return self._proxied.pool
+
+    @pool.setter
+    def pool(self, pool: Pool) -> None:
+        self._proxied.pool = pool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -11,7 +12,12 @@ from docket.engine.base import Engine
 from docket.engine.pool import Pool, QueuePool, StaticPool
 from docket.engine.url import URL, make_url
 
-__all__ = ["create_engine", "engine_from_config"]
+__all__ = ["InvalidArgumentError", "create_engine", "engine_from_config"]
+
+
+class InvalidArgumentError(exc.ArgumentError, TypeError):
+    """``create_engine()`` got a keyword it does not know.  Also a TypeError,
+    which is what SQLAlchemy raises here, so ported ``except`` clauses work."""
 
 
 def create_engine(
@@ -58,14 +64,17 @@ def create_engine(
         hide_parameters: keep parameter values out of logs and error messages.
 
     Raises:
-        ArgumentError: the URL can't be parsed, or an unknown argument was given.
+        ArgumentError: the URL can't be parsed (the message shows the expected
+            form), an isolation level is unknown, or an unknown keyword was
+            given (then also a TypeError).
         NoSuchModuleError: the dialect or its driver is not available (the
             message says what to install).
     """
     if kw:
-        raise exc.ArgumentError(
+        raise InvalidArgumentError(
             f"Invalid argument(s) {', '.join(sorted(map(repr, kw)))} sent to create_engine(); "
-            "see the docstring for the supported arguments."
+            "check the spelling against create_engine's documented arguments, and pass "
+            "driver-specific options in connect_args={...}."
         )
     u = make_url(url)
     dialects = importlib.import_module("docket.dialects")
@@ -82,9 +91,15 @@ def create_engine(
         def creator() -> Any:
             return dialect.connect(*cargs, **cparams)
 
+    init_lock = threading.Lock()
+
     def connect() -> Any:
         dbapi_conn = creator()  # type: ignore[misc]
         try:
+            if not dialect._initialized:
+                with init_lock:
+                    if not dialect._initialized:
+                        dialect.initialize(dbapi_conn)
             dialect.on_connect(dbapi_conn)
         except BaseException:
             dbapi_conn.close()
@@ -111,12 +126,46 @@ def create_engine(
     )
 
 
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _as_echo(value: Any) -> bool | str:
+    if isinstance(value, str) and value.strip().lower() == "debug":
+        return "debug"
+    return _as_bool(value)
+
+
+# engine_from_config: configuration files give strings; convert these options
+_CONFIG_TYPES: dict[str, Callable[[Any], Any]] = {
+    "echo": _as_echo, "echo_pool": _as_echo, "pool_size": int, "max_overflow": int,
+    "pool_timeout": float, "pool_recycle": float, "pool_pre_ping": _as_bool,
+    "pool_use_lifo": _as_bool, "hide_parameters": _as_bool, "query_cache_size": int,
+}
+
+
 def engine_from_config(configuration: Mapping[str, Any], prefix: str = "docket.",
                        **kwargs: Any) -> Engine:
-    """``create_engine`` from a dict of ``<prefix>url``, ``<prefix>echo``, ... entries."""
+    """``create_engine`` from a dict of ``<prefix>url``, ``<prefix>echo``, ... entries
+    (string values of numeric and boolean options are converted).
+
+    Raises:
+        ArgumentError: there is no ``<prefix>url`` entry, or create_engine refuses
+            the options.
+    """
     options = {
         key[len(prefix):]: value for key, value in configuration.items() if key.startswith(prefix)
     }
+    for key, conv in _CONFIG_TYPES.items():
+        if key in options:
+            options[key] = conv(options[key])
     options.update(kwargs)
+    if "url" not in options:
+        raise exc.ArgumentError(
+            f"engine_from_config() found no {prefix + 'url'!r} entry in the configuration; "
+            "add one, or pass the right prefix."
+        )
     url = options.pop("url")
     return create_engine(url, **options)

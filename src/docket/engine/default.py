@@ -29,12 +29,14 @@ class DefaultDialect(Dialect):
     Class attributes a concrete dialect sets:
         driver: the DB-API driver's name (``pysqlite``, ``psycopg``).
         dbapi_module: the module to import.
-        install_hint: the pip requirement that provides it.
+        install_hint: the ``pip install`` argument that provides it.
+        install_extra: docket's extra that pulls it in (``postgresql``), or "".
     """
 
     driver = "default"
     dbapi_module = ""
     install_hint = ""
+    install_extra = ""
     isolation_levels: frozenset[str] = frozenset(
         {"SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED", "READ UNCOMMITTED", "AUTOCOMMIT"}
     )
@@ -61,9 +63,18 @@ class DefaultDialect(Dialect):
             return importlib.import_module(cls.dbapi_module)
         except ImportError as e:
             raise exc.NoSuchModuleError(
-                f"The {cls.name} dialect needs the DB-API driver {cls.dbapi_module!r}, which "
-                f"could not be imported ({e}). Install it with: pip install {cls.install_hint}"
+                f"The {cls.name}+{cls.driver} dialect needs the DB-API driver "
+                f"{cls.dbapi_module!r}, which could not be imported ({e}). Install it with: "
+                f"{cls.install_command()}"
             ) from None
+
+    @classmethod
+    def install_command(cls) -> str:
+        """How to install the driver, e.g. ``pip install 'psycopg[binary]'``."""
+        text = f"pip install {cls.install_hint}"
+        if cls.install_extra:
+            text += f" (or: pip install 'docket[{cls.install_extra}]')"
+        return text
 
     def create_connect_args(self, url: URL) -> tuple[list[Any], dict[str, Any]]:
         """Positional and keyword arguments for ``dbapi.connect()``."""
@@ -79,9 +90,21 @@ class DefaultDialect(Dialect):
         if self.isolation_level is not None:
             self.set_isolation_level(dbapi_connection, self.isolation_level)
 
-    def initialize(self, connection: Connection) -> None:
-        """Learn about the server once, on the first connection."""
+    def initialize(self, dbapi_connection: Any) -> None:
+        """Learn about the server once, from the engine's first new DB-API
+        connection (before :meth:`on_connect` changes its settings): the
+        server version and the default isolation level."""
+        version = self._get_server_version_info(dbapi_connection)
+        if version is not None:
+            self.server_version_info = version
+        try:
+            self.default_isolation_level = self.get_isolation_level(dbapi_connection)
+        except NotImplementedError:
+            pass
         self._initialized = True
+
+    def _get_server_version_info(self, dbapi_connection: Any) -> tuple[int, ...] | None:
+        return None
 
     # -- transactions -------------------------------------------------------------
     def do_begin(self, dbapi_connection: Any) -> None:
@@ -116,8 +139,9 @@ class DefaultDialect(Dialect):
 
     def _twophase_unsupported(self) -> exc.DocketError:
         return exc.InvalidRequestError(
-            f"The {self.name} dialect does not support two-phase commit; use a PostgreSQL "
-            "database or a plain transaction."
+            f"The {self.name} dialect does not support two-phase commit "
+            "(begin_twophase/prepare/recover_twophase); use a plain transaction with "
+            "connection.begin(), or a database that has it (PostgreSQL)."
         )
 
     def do_begin_twophase(self, connection: Connection, xid: Any) -> None:
@@ -169,8 +193,11 @@ class DefaultDialect(Dialect):
         raise NotImplementedError
 
     def reset_isolation_level(self, dbapi_connection: Any) -> None:
-        if self.default_isolation_level is not None:
-            self.set_isolation_level(dbapi_connection, self.default_isolation_level)
+        """Put back the engine's level (``create_engine(isolation_level=...)``),
+        else the database's default, after a per-connection change."""
+        level = self.isolation_level or self.default_isolation_level
+        if level is not None:
+            self.set_isolation_level(dbapi_connection, level)
 
     def is_autocommit(self, dbapi_connection: Any) -> bool:
         """True when the DB-API connection is in autocommit mode."""
@@ -190,4 +217,12 @@ class DefaultDialect(Dialect):
         return False
 
     def get_table_names(self, connection: Connection, schema: str | None = None) -> list[str]:
+        raise NotImplementedError
+
+    def has_index(self, connection: Connection, table_name: str, index_name: str,
+                  schema: str | None = None) -> bool:
+        raise NotImplementedError
+
+    def get_foreign_keys(self, connection: Connection, table_name: str,
+                         schema: str | None = None) -> list[dict[str, Any]]:
         raise NotImplementedError

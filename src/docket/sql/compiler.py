@@ -1,8 +1,8 @@
 """The SQL compiler: statement tree -> SQL string + parameter plan.
 
 One compiler serves every dialect; a dialect subclasses it and overrides
-only the ``visit_*`` methods where its SQL differs.  Output is rendered
-directly in the driver's paramstyle.
+only the ``visit_*`` / ``render_*`` methods where its SQL differs.  Output is
+rendered directly in the driver's paramstyle.
 
 A :class:`Compiled` is immutable after construction and is what the engine
 caches per statement shape.  Its parameter plan:
@@ -11,7 +11,13 @@ caches per statement shape.  Its parameter plan:
 * ``positiontup`` -- bind names in placeholder order (positional styles);
 * ``_key_bind_names`` -- for the i-th bind found while generating the
   statement's cache key, the name it compiled to.  A different statement
-  with the same cache key supplies its values by that position.
+  with the same cache key supplies its values by that position
+  (``construct_params(params, extracted)``).
+
+Names the compiler invents -- anonymous labels (``count_1``, ``anon_1``),
+anonymous aliases (``users_1``, ``anon_1``) and unique bind names
+(``name_1``) -- are numbered per compilation in order of first use, so equal
+shapes compile to equal SQL.
 """
 
 from __future__ import annotations
@@ -30,10 +36,10 @@ from docket.sql.selectable import (
     CTE,
     Alias,
     CompoundSelect,
+    Exists,
     FromClause,
     Join,
     Select,
-    Subquery,
     TableClause,
     _exported,
 )
@@ -46,6 +52,10 @@ __all__ = ["Compiled", "SQLCompiler"]
 _EXPAND_RE = re.compile(r"__\[EXPAND_(\w+?)\]__")
 _TEXT_BIND_RE = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 _TEXT_ESCAPED_COLON = re.compile(r"\\:")
+_LEGAL_FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+# ``column_keys`` not given at all: a display compile (``str(stmt)``); an INSERT
+# without values() then lists every column, as SQLAlchemy prints it
+_DISPLAY: Any = object()
 
 
 class Compiled:
@@ -55,6 +65,7 @@ class Compiled:
         string: the SQL text.
         positiontup: placeholder order for positional paramstyles, else None.
         result_columns: ``(key, type)`` per result column (SELECT / RETURNING).
+        result_column_objects: the expression behind each result column.
         returning: the RETURNING expressions (explicit or implicit).
         implicit_returning: primary-key columns fetched by an implicit RETURNING.
         prefetch: ``(bind name, Column, for_update)`` for Python-side defaults
@@ -68,18 +79,25 @@ class Compiled:
     def __init__(self, dialect: Dialect, statement: el.ClauseElement, **kw: Any) -> None:
         self.dialect = dialect
         self.statement = statement
-        self.column_keys: frozenset[str] | None = kw.pop("column_keys", None)
-        self.literal_binds: bool = kw.pop("literal_binds", False)
+        column_keys = kw.pop("column_keys", _DISPLAY)
+        # display compiles of an INSERT without values() list every column
+        self._insert_all_columns = column_keys is _DISPLAY
+        self.column_keys: frozenset[str] | None = (
+            None if column_keys is _DISPLAY or column_keys is None else frozenset(column_keys)
+        )
         self.for_executemany: bool = kw.pop("for_executemany", False)
-        self.compile_kwargs = kw.pop("compile_kwargs", {})
-        self.literal_binds = self.literal_binds or self.compile_kwargs.get("literal_binds", False)
+        self.compile_kwargs: dict[str, Any] = kw.pop("compile_kwargs", {}) or {}
+        self.literal_binds: bool = bool(
+            kw.pop("literal_binds", False) or self.compile_kwargs.get("literal_binds", False)
+        )
         self.binds: dict[str, el.BindParameter] = {}
         self.bind_names: dict[el.BindParameter, str] = {}
         self._keys_used: dict[str, str] = {}  # non-unique bind key -> name
         self._anon_counts: dict[str, int] = {}
+        self._reserved: set[str] = set()  # invented label names
+        self._from_names: dict[int, tuple[Any, str]] = {}  # id(anon FROM) -> (obj, name)
         self.positiontup = [] if dialect.positional else None
         self.result_columns: list[tuple[str | None, sqltypes.TypeEngine]] = []
-        # the expression behind each result column (for row._mapping[col])
         self.result_column_objects: list[Any] = []
         self.returning: list[el.ColumnElement] = []
         self.implicit_returning: list[Column] = []
@@ -87,11 +105,19 @@ class Compiled:
         self.postfetch: list[Column] = []
         self.isinsert = self.isupdate = self.isdelete = self.isselect = self.isddl = False
         self.has_expanding = False
+        # CTEs: name -> rendered ``name AS (...)`` in dependency order; the
+        # placeholders of each body (positional styles) kept apart, because
+        # the WITH clause precedes the statement that mentions it
         self._ctes: dict[str, str] = {}
+        self._cte_roots: dict[str, Any] = {}
+        self._cte_pending: set[str] = set()
+        self._cte_positions: dict[str, list[str]] = {}
         self._cte_recursive = False
+        # one frame per enclosing SELECT/UPDATE/DELETE: its FROM list (for
+        # correlation) and, for a SELECT, its exported columns
         self._stack: list[dict[str, Any]] = []
         self._dispatch: dict[type, Callable[..., str]] = {}
-        body = self.process(statement, toplevel=True)
+        body = self.process(statement, toplevel=True, **self.compile_kwargs)
         if self._ctes:
             body = (
                 ("WITH RECURSIVE " if self._cte_recursive else "WITH ")
@@ -99,6 +125,11 @@ class Compiled:
                 + " "
                 + body
             )
+            if self.positiontup is not None:
+                ordered = [n for name in self._ctes for n in self._cte_positions.get(name, ())]
+                self.positiontup = ordered + self.positiontup
+                if dialect.paramstyle == "numeric":
+                    body = _renumber(body)
         self.string = body
         key, key_binds = statement._generate_cache_key()
         self._cache_key = key
@@ -114,6 +145,7 @@ class Compiled:
 
     # -- dispatch ---------------------------------------------------------------
     def process(self, element: Any, **kw: Any) -> str:
+        """Render ``element`` (dispatching on its ``__visit_name__``)."""
         fn = self._dispatch.get(type(element))
         if fn is None:
             name = getattr(element, "__visit_name__", None)
@@ -124,7 +156,8 @@ class Compiled:
                     return self.process(ce(), **kw)
                 raise exc.UnsupportedCompilationError(
                     f"Compiler {type(self).__name__} can't render element of type "
-                    f"{type(element).__name__} ({element!r})"
+                    f"{type(element).__name__} ({element!r}); the {self.dialect.name} dialect "
+                    "has no visit method for it."
                 )
             self._dispatch[type(element)] = fn
         return fn(element, **kw)
@@ -149,29 +182,34 @@ class Compiled:
         _check: bool = True,
     ) -> dict[str, Any]:
         """Values by bind name: the statement's own (or ``extracted`` from an
-        equal-shaped statement), overridden by ``params`` keyed by bind key.
+        equal-shaped statement), overridden by ``params``.
+
+        ``params`` keys are bind keys for named (non-unique) binds --
+        ``bindparam("x")``, the columns of an INSERT/UPDATE -- or compiled
+        names (``name_1``) for any bind.
 
         Raises:
             StatementError: a required parameter has no value.
         """
         values: dict[str, Any] = {}
         if extracted is not None:
-            own = {}
+            own: dict[str, el.BindParameter] = {}
             for name, b in zip(self._key_bind_names, extracted):
                 if name is not None:
                     own[name] = b
         else:
             own = self.binds
+        prefetched = {n for n, _c, _u in self.prefetch} if self.prefetch else ()
         for name, b in self.binds.items():
             src = own.get(name, b)
-            if params is not None and b.key in params:
+            if params is not None and not b.unique and b.key in params:
                 values[name] = params[b.key]
             elif params is not None and name in params:
                 values[name] = params[name]
             elif src.callable is not None:
                 values[name] = src.callable()
-            elif src.required and not (params is None and not _check) and src.value is None:
-                if any(n == name for n, _, _ in self.prefetch):
+            elif src.required and _check:
+                if name in prefetched:
                     continue
                 raise exc.StatementError(
                     f"A value is required for bind parameter {b.key!r}; pass it in the "
@@ -188,7 +226,9 @@ class Compiled:
         """Render expanding (IN-list) parameters for these values.
 
         Returns the SQL, the placeholder order (positional styles) and the
-        values with each list replaced by one entry per element.
+        values with each list replaced by one entry per element.  Rows of a
+        ``tuple_(...).in_()`` are passed through each position's bind
+        processor here; plain lists arrive already processed.
         """
         values = dict(values)
         pieces = _EXPAND_RE.split(self.string)  # text, name, text, name, ..., text
@@ -197,7 +237,11 @@ class Compiled:
         for name in pieces[1::2]:
             if name in rendered:
                 continue
+            bind = self.binds[name]
             items = list(values.pop(name))
+            if bind._tuple_types is not None:
+                rendered[name], subnames[name] = self._expand_rows(name, bind, items, values)
+                continue
             subs = [f"{name}_{i}" for i in range(1, len(items) + 1)]
             values.update(zip(subs, items))
             subnames[name] = subs
@@ -206,7 +250,7 @@ class Compiled:
                     self.dialect.placeholder(sub, 0) for sub in subs
                 ) + ")"
             else:
-                rendered[name] = self._empty_in(self.binds[name].type)
+                rendered[name] = self._empty_in([bind.type])
         sql = "".join(rendered[p] if i % 2 else p for i, p in enumerate(pieces))
         positions: list[str] | None = None
         if self.positiontup is not None:
@@ -220,13 +264,50 @@ class Compiled:
                 sql = _renumber(sql)
         return sql, positions, values
 
-    def _empty_in(self, type_: sqltypes.TypeEngine) -> str:
-        if isinstance(type_, sqltypes.NullType):
-            return "(SELECT 1 WHERE 1!=1)"
-        return f"(SELECT CAST(NULL AS {self.dialect.type_compiler_instance.process(type_)}) " \
-            "WHERE 1!=1)"
+    def _expand_rows(self, name: str, bind: el.BindParameter, rows: list[Any],
+                     values: dict[str, Any]) -> tuple[str, list[str]]:
+        types = bind._tuple_types or ()
+        procs = [t._cached_bind_processor(self.dialect) for t in types]
+        subs: list[str] = []
+        parts = []
+        for i, row in enumerate(rows, 1):
+            names = [f"{name}_{i}_{j}" for j in range(1, len(row) + 1)]
+            for n, v, proc in zip(names, row, procs):
+                values[n] = proc(v) if proc is not None and v is not None else v
+            subs.extend(names)
+            parts.append("(" + ", ".join(self.dialect.placeholder(n, 0) for n in names) + ")")
+        if not parts:
+            return self._empty_in(list(types)), subs
+        return "(" + ", ".join(parts) + ")", subs
 
-    # -- binds -----------------------------------------------------------------
+    def _empty_in(self, types: Sequence[sqltypes.TypeEngine]) -> str:
+        """A subquery with the right column types and no rows (``x IN ()`` is invalid)."""
+        cols = []
+        for t in types:
+            if isinstance(t, sqltypes.NullType):
+                cols.append("NULL")
+            else:
+                cols.append(f"CAST(NULL AS {self.dialect.type_compiler_instance.process(t)})")
+        return "(SELECT " + ", ".join(cols or ["NULL"]) + " WHERE 1!=1)"
+
+    def result_objects_for(self, statement: Any) -> list[Any]:
+        """The expressions behind each result column, taken from ``statement``
+        (an equal-shaped statement served by this cached Compiled) so that
+        ``row._mapping[col]`` works with that statement's own column objects."""
+        if statement is self.statement or not self.result_column_objects:
+            return self.result_column_objects
+        if isinstance(statement, el.TextClause):
+            objs: list[Any] = list(statement._columns)
+        elif isinstance(statement, (Select, CompoundSelect)):
+            objs = [c for _k, c in _exported(statement)]
+        else:
+            objs = list(getattr(statement, "_returning", ()))
+            if len(objs) < len(self.result_column_objects):  # implicit RETURNING
+                objs = list(self.result_column_objects)
+        return objs if len(objs) == len(self.result_column_objects) else \
+            self.result_column_objects
+
+    # -- names ---------------------------------------------------------------------
     def _bind_name(self, bind: el.BindParameter) -> str:
         name = self.bind_names.get(bind)
         if name is not None:
@@ -236,25 +317,46 @@ class Compiled:
             name = self._keys_used.get(bind.key)
             if name is None:
                 name = base
-                if name in self.binds:
+                if name in self.binds or name in self._reserved:
                     name = self._anon_name(base)
                 self._keys_used[bind.key] = name
         else:
             name = self._anon_name(base)
         self.bind_names[bind] = name
-        existing = self.binds.get(name)
-        if existing is None or not bind.unique:
-            self.binds.setdefault(name, bind)
+        self.binds.setdefault(name, bind)
         return name
 
     def _anon_name(self, base: str) -> str:
+        """``base_N``: the next number for ``base`` not used by a bind or label."""
         n = self._anon_counts.get(base, 0)
+        used = self._keys_used.values()
         while True:
             n += 1
             candidate = f"{base}_{n}"
-            if candidate not in self.binds and candidate not in self._keys_used.values():
+            if candidate not in self.binds and candidate not in self._reserved and (
+                candidate not in used
+            ):
                 self._anon_counts[base] = n
+                self._reserved.add(candidate)
                 return candidate
+
+    def _from_name(self, alias: Alias) -> str:
+        """An alias's SQL name; anonymous ones are numbered per compilation
+        (``users_1`` for a table, ``anon_1`` for a subquery or CTE)."""
+        if not alias._anonymous:
+            return alias.name  # type: ignore[return-value]
+        root: Any = alias
+        while getattr(root, "_restates", None) is not None:
+            root = root._restates
+        entry = self._from_names.get(id(root))
+        if entry is None:
+            inner = root.element
+            base = inner.name if isinstance(inner, TableClause) else "anon"
+            entry = self._from_names[id(root)] = (root, self._anon_name(base))
+        return entry[1]
+
+    def _q(self, ident: str) -> str:
+        return self.dialect.quote(ident)
 
     def _placeholder(self, name: str) -> str:
         if self.positiontup is not None:
@@ -262,8 +364,12 @@ class Compiled:
             return self.dialect.placeholder(name, len(self.positiontup))
         return self.dialect.placeholder(name, 0)
 
-    def visit_bindparam(self, bind: el.BindParameter, **kw: Any) -> str:
-        if self.literal_binds or kw.get("literal_binds") or bind.literal_execute:
+    # -- binds -----------------------------------------------------------------
+    def visit_bindparam(self, bind: el.BindParameter, literal_binds: bool = False,
+                        **kw: Any) -> str:
+        if self.literal_binds or literal_binds or bind.literal_execute:
+            if bind.expanding:
+                return self._render_expanding_literal(bind)
             return self.render_literal_value(bind.effective_value(), bind.type)
         name = self._bind_name(bind)
         if bind.expanding:
@@ -273,11 +379,26 @@ class Compiled:
             return f"__[EXPAND_{name}]__"
         return self._placeholder(name)
 
-    @property
-    def _expanding_names(self) -> set[str]:
-        return {n for n, b in self.binds.items() if b.expanding}
+    def _render_expanding_literal(self, bind: el.BindParameter) -> str:
+        values = list(bind.effective_value() or ())
+        if bind._tuple_types is not None:
+            types = bind._tuple_types
+            if not values:
+                return self._empty_in(list(types))
+            return "(" + ", ".join(
+                "(" + ", ".join(self.render_literal_value(v, t) for v, t in zip(row, types)) + ")"
+                for row in values
+            ) + ")"
+        if not values:
+            return self._empty_in([bind.type])
+        return "(" + ", ".join(self.render_literal_value(v, bind.type) for v in values) + ")"
 
     def render_literal_value(self, value: Any, type_: sqltypes.TypeEngine) -> str:
+        """``value`` as an inline SQL literal of ``type_``.
+
+        Raises:
+            CompileError: neither the type nor the value's Python type can render it.
+        """
         if value is None:
             return "NULL"
         proc = type_._cached_literal_processor(self.dialect)
@@ -285,7 +406,8 @@ class Compiled:
             proc = sqltypes.type_for_python_value(value)._cached_literal_processor(self.dialect)
         if proc is None:
             raise exc.CompileError(
-                f"No literal value renderer is available for {value!r} of type {type_!r}"
+                f"No literal value renderer is available for {value!r} of type {type_!r}; "
+                "pass it as a bound parameter instead of compiling with literal_binds."
             )
         text = proc(value)
         return text.replace("%", "%%") if self.dialect.escape_percent else text
@@ -296,12 +418,12 @@ class Compiled:
         if column.is_literal:
             name = column.name.replace("%", "%%") if self.dialect.escape_percent else column.name
         else:
-            name = self.dialect.quote(column.name)
+            name = self._q(column.name)
         table = column.table
         if not include_table or table is None or not getattr(table, "named_with_column", False):
             return name
         if isinstance(table, Alias):
-            return self.dialect.quote(table.name) + "." + name  # type: ignore[arg-type]
+            return self._q(self._from_name(table)) + "." + name
         return self.dialect.format_table(table) + "." + name
 
     def visit_null(self, expr: el.Null, **kw: Any) -> str:
@@ -316,7 +438,7 @@ class Compiled:
     def visit_grouping(self, g: el.Grouping, **kw: Any) -> str:
         inner = g.element
         if isinstance(inner, (Select, CompoundSelect)):
-            return "(" + self.process(inner, asfrom=False, nested=True, **_strip(kw)) + ")"
+            return "(" + self.process(inner, nested=True, **_strip(kw)) + ")"
         return "(" + self.process(inner, **kw) + ")"
 
     def visit_clauselist(self, cl: el.ClauseList, **kw: Any) -> str:
@@ -329,15 +451,29 @@ class Compiled:
         parts = [s for s in (self.process(c, **kw) for c in bl.clauses) if s]
         return bl.operator.sql.join(parts)
 
-    def visit_label(self, label: el.Label, within_columns_clause: bool = False,
-                    **kw: Any) -> str:
-        if within_columns_clause:
-            return (
-                self.process(label.element, **kw) + " AS " + self.dialect.quote(label.name)
-            )
-        if kw.get("render_label_as_name"):
-            return self.dialect.quote(label.name)
+    def visit_label(self, label: el.Label, order_by_columns: Any = None, **kw: Any) -> str:
+        # in ORDER BY / GROUP BY a label that is in the columns clause is
+        # referred to by name (SQLAlchemy's "render label as label")
+        if order_by_columns is not None:
+            target = order_by_columns.get(label.name)
+            if target is label or (
+                isinstance(target, el.Label) and target.element is label.element
+            ):
+                return self._q(label.name)
         return self.process(label.element, **kw)
+
+    def visit_label_reference(self, ref: el.LabelReference, order_by_columns: Any = None,
+                              **kw: Any) -> str:
+        target = order_by_columns.get(ref.name) if order_by_columns is not None else None
+        if target is None:
+            raise exc.CompileError(
+                f"Can't resolve label reference {ref.name!r} for ORDER BY / GROUP BY: no "
+                "column or label of that name is selected. Pass the column itself, or "
+                f"text({ref.name!r}) for literal SQL."
+            )
+        if isinstance(target, el.Label) or kw.get("include_table") is False:
+            return self._q(ref.name)
+        return self.process(target, **kw)
 
     def visit_cast(self, cast: el.Cast, **kw: Any) -> str:
         return (
@@ -349,7 +485,7 @@ class Compiled:
         return self.process(tc.clause, **kw)
 
     def visit_collation(self, c: el.CollationClause, **kw: Any) -> str:
-        return self.process(c.element, **kw) + " COLLATE " + self.dialect.quote(c.collation)
+        return self.process(c.element, **kw) + " COLLATE " + self._q(c.collation)
 
     def visit_case(self, case: el.Case, **kw: Any) -> str:
         text = "CASE "
@@ -370,24 +506,25 @@ class Compiled:
         return self.process(over.element, **kw) + " OVER (" + " ".join(parts) + ")"
 
     def visit_function(self, fn: Function, **kw: Any) -> str:
-        name = fn.name
-        if not re.match(r"^\w+$", name) or name.lower() in self.dialect.reserved_words and (
-            name.lower() not in _KNOWN_FUNCTIONS
-        ):
-            name = self.dialect.quote(name)
-        name = ".".join([self.dialect.quote(p) for p in fn.packagenames] + [name])
+        hook = getattr(self, f"visit_{fn.name.lower()}_func", None)
+        if hook is not None and not fn.packagenames:
+            return hook(fn, **kw)  # type: ignore[no-any-return]
+        # function names are quoted only when they could not parse otherwise
+        name = ".".join(
+            p if _LEGAL_FUNCTION_NAME.match(p) else self._q(p)
+            for p in (*fn.packagenames, fn.name)
+        )
         if fn.no_parens:
             return name.upper()
-        lname = fn.name.lower()
-        if lname == "count" and not fn.clauses.clauses:
+        if fn.name.lower() == "count" and not fn.clauses.clauses:
             return name + "(*)"
         return name + "(" + self.process(fn.clauses, **kw) + ")"
 
     def visit_sequence_name(self, s: Any, **kw: Any) -> str:
         seq = s.sequence
-        name = self.dialect.quote(seq.name)
+        name = self._q(seq.name)
         if seq.schema:
-            name = self.dialect.quote(seq.schema) + "." + name
+            name = self._q(seq.schema) + "." + name
         return "'" + name.replace("'", "''") + "'"
 
     def visit_unary(self, u: el.UnaryExpression, **kw: Any) -> str:
@@ -398,72 +535,57 @@ class Compiled:
             text = text + u.modifier.sql
         return text
 
+    def visit_exists(self, e: Exists, **kw: Any) -> str:
+        return "EXISTS " + self.process(e.element, **kw)
+
     def visit_binary(self, b: el.BinaryExpression, **kw: Any) -> str:
-        op = b.operator
-        special = getattr(self, f"visit_{op.name}_binary", None)
+        special = getattr(self, f"visit_{b.operator.name}_binary", None)
         if special is not None:
             return special(b, **kw)  # type: ignore[no-any-return]
-        text = self.process(b.left, **kw) + op.sql + self.process(b.right, **kw)
-        escape = b.modifiers.get("escape") if b.modifiers else None
-        if escape is not None:
-            text += " ESCAPE " + self.render_literal_value(escape, sqltypes.STRINGTYPE)
-        return text
+        return self.visit_binary_plain(b, **kw)
 
-    def visit_mod_binary(self, b: el.BinaryExpression, **kw: Any) -> str:
-        sign = " %% " if self.dialect.escape_percent else " % "
-        return self.process(b.left, **kw) + sign + self.process(b.right, **kw)
+    def visit_binary_plain(self, b: el.BinaryExpression, **kw: Any) -> str:
+        """``left <op> right`` with the operator's own token (and ``ESCAPE``)."""
+        sql = b.operator.sql
+        if self.dialect.escape_percent and "%" in sql:
+            sql = sql.replace("%", "%%")
+        text = self.process(b.left, **kw) + sql + self.process(b.right, **kw)
+        return text + self._escape_clause(b)
+
+    def _escape_clause(self, b: el.BinaryExpression) -> str:
+        escape = b.modifiers.get("escape") if b.modifiers else None
+        if escape is None:
+            return ""
+        return " ESCAPE " + self.render_literal_value(escape, sqltypes.STRINGTYPE)
 
     def visit_between_op_binary(self, b: el.BinaryExpression, **kw: Any) -> str:
         pair = b.right
-        assert isinstance(pair, el.BooleanClauseList)
+        assert isinstance(pair, el.ClauseList) and len(pair.clauses) == 2
         lo, hi = pair.clauses
+        op = b.operator.sql
+        if b.modifiers.get("symmetric"):
+            op += "SYMMETRIC "
         return (
-            self.process(b.left, **kw) + b.operator.sql + self.process(lo, **kw) + " AND "
+            self.process(b.left, **kw) + op + self.process(lo, **kw) + " AND "
             + self.process(hi, **kw)
         )
 
     visit_not_between_op_binary = visit_between_op_binary
 
-    def visit_in_op_binary(self, b: el.BinaryExpression, **kw: Any) -> str:
-        right = b.right
-        if isinstance(right, el.BindParameter) and right.expanding and (
-            self.literal_binds or kw.get("literal_binds")
-        ):
-            values = list(right.effective_value())
-            if not values:
-                return self.process(b.left, **kw) + b.operator.sql + self._empty_in(right.type)
-            rendered = ", ".join(self.render_literal_value(v, right.type) for v in values)
-            return self.process(b.left, **kw) + b.operator.sql + "(" + rendered + ")"
-        return self.process(b.left, **kw) + b.operator.sql + self.process(right, **kw)
-
-    visit_not_in_op_binary = visit_in_op_binary
-
     def visit_ilike_op_binary(self, b: el.BinaryExpression, **kw: Any) -> str:
         if self.dialect.supports_ilike:
             return self.visit_binary_plain(b, **kw)
         neg = " NOT LIKE " if b.operator is ops.not_ilike_op else " LIKE "
-        text = (
+        return (
             "lower(" + self.process(b.left, **kw) + ")" + neg
-            + "lower(" + self.process(b.right, **kw) + ")"
+            + "lower(" + self.process(b.right, **kw) + ")" + self._escape_clause(b)
         )
-        escape = b.modifiers.get("escape") if b.modifiers else None
-        if escape is not None:
-            text += " ESCAPE " + self.render_literal_value(escape, sqltypes.STRINGTYPE)
-        return text
 
     visit_not_ilike_op_binary = visit_ilike_op_binary
 
-    def visit_binary_plain(self, b: el.BinaryExpression, **kw: Any) -> str:
-        text = self.process(b.left, **kw) + b.operator.sql + self.process(b.right, **kw)
-        escape = b.modifiers.get("escape") if b.modifiers else None
-        if escape is not None:
-            text += " ESCAPE " + self.render_literal_value(escape, sqltypes.STRINGTYPE)
-        return text
-
-    def visit_textclause(self, t: el.TextClause, **kw: Any) -> str:
+    def visit_textclause(self, t: el.TextClause, toplevel: bool = False, **kw: Any) -> str:
         def repl(m: re.Match[str]) -> str:
-            name = m.group(1)
-            bind = t._bindparams.get(name)
+            bind = t._bindparams.get(m.group(1))
             if bind is None:  # pragma: no cover - regex and dict come from the same text
                 return m.group(0)
             return self.process(bind, **kw)
@@ -473,17 +595,17 @@ class Compiled:
             body = body.replace("%", "%%")
         body = _TEXT_BIND_RE.sub(repl, body)
         body = _TEXT_ESCAPED_COLON.sub(":", body)
-        if kw.get("toplevel") and t._columns:
+        if toplevel and t._columns:
             self.isselect = True
             self.result_columns = [(c.key, c.type) for c in t._columns]
             self.result_column_objects = list(t._columns)
         return body
 
     # -- FROM objects -------------------------------------------------------------
-    def visit_table(self, table: TableClause, asfrom: bool = False, **kw: Any) -> str:
+    def visit_table(self, table: TableClause, **kw: Any) -> str:
         return self.dialect.format_table(table)
 
-    def visit_join(self, join: Join, asfrom: bool = True, **kw: Any) -> str:
+    def visit_join(self, join: Join, **kw: Any) -> str:
         kw = _strip(kw)
         kind = " FULL OUTER JOIN " if join.full else (
             " LEFT OUTER JOIN " if join.isouter else " JOIN "
@@ -495,71 +617,100 @@ class Compiled:
         )
 
     def visit_alias(self, alias: Alias, asfrom: bool = False, **kw: Any) -> str:
-        name = self.dialect.quote(alias.name)  # type: ignore[arg-type]
+        name = self._q(self._from_name(alias))
         if not asfrom:
             return name
         inner = alias.element
         if isinstance(inner, (Select, CompoundSelect)):
-            body = self.process(inner, asfrom=True, subquery=True, nested=True, **_strip(kw))
+            body = self.process(inner, subquery=True, nested=True, **_strip(kw))
             return "(" + body + ") AS " + name
         return self.process(inner, asfrom=True, **_strip(kw)) + " AS " + name
 
     visit_subquery = visit_alias
 
     def visit_cte(self, cte: CTE, asfrom: bool = False, **kw: Any) -> str:
-        name = self.dialect.quote(cte.name)  # type: ignore[arg-type]
-        if cte.name not in self._ctes:
-            self._ctes[cte.name] = ""  # reserve the slot: a recursive CTE names itself
+        name = self._from_name(cte)
+        root: Any = cte
+        while root._restates is not None:
+            root = root._restates
+        known = self._cte_roots.setdefault(name, root)
+        if known is not root:
+            raise exc.CompileError(
+                f"Two different CTEs are named {name!r} in one statement; give each "
+                "cte() a distinct name."
+            )
+        if name not in self._ctes and name not in self._cte_pending:
+            self._cte_pending.add(name)  # a recursive CTE refers to itself
             if cte.recursive:
                 self._cte_recursive = True
-            body = self.process(cte.element, asfrom=True, subquery=True, nested=True,
-                                **_strip(kw))
+            start = len(self.positiontup) if self.positiontup is not None else 0
+            body = self.process(cte.element, subquery=True, nested=True, **_strip(kw))
+            if self.positiontup is not None:
+                self._cte_positions[name] = self.positiontup[start:]
+                del self.positiontup[start:]
             cols = ""
             if cte.recursive:
-                cols = "(" + ", ".join(self.dialect.quote(k) for k in cte.c.keys()) + ")"
-            self._ctes[cte.name] = f"{name}{cols} AS ({body})"
-        return name
+                cols = "(" + ", ".join(self._q(k) for k in cte.c.keys()) + ")"
+            self._ctes[name] = f"{self._q(name)}{cols} AS ({body})"
+            self._cte_pending.discard(name)
+        return self._q(name)
 
     # -- SELECT -----------------------------------------------------------------
     def visit_scalar_select(self, s: Any, **kw: Any) -> str:
         return "(" + self.process(s.element, nested=True, **_strip(kw)) + ")"
 
-    def visit_exists(self, e: Any, **kw: Any) -> str:
-        return "EXISTS " + self.process(e.element, **kw)
+    def _display_froms(self, select: Select, subquery: bool) -> list[FromClause]:
+        """The FROM list after correlation: a SELECT nested in the WHERE or
+        columns of another leaves out the tables of the enclosing statement
+        (when it has more than one), and those named in ``correlate()``."""
+        froms = select.get_final_froms()
+        if not self._stack:
+            return froms
+        enclosing = self._stack[-1]
+        if select._correlate:
+            outer = enclosing["all_froms"]
+            froms = [f for f in froms if not (f in select._correlate and id(f) in outer)]
+        elif select._correlate is None and not subquery and len(froms) > 1:
+            immediate = enclosing["froms"]
+            kept = [f for f in froms if id(f) not in immediate]
+            if not kept:
+                raise exc.InvalidRequestError(
+                    f"Select statement {select!r} returned no FROM clauses due to "
+                    "auto-correlation; specify correlate(<tables>) to control correlation "
+                    "manually."
+                )
+            froms = kept
+        return froms
+
+    def _push_frame(self, froms: Sequence[FromClause], **extra: Any) -> None:
+        ids = {id(x) for f in froms for x in f._from_objects}
+        outer = self._stack[-1]["all_froms"] if self._stack else set()
+        self._stack.append({"froms": ids, "all_froms": outer | ids, **extra})
 
     def visit_select(self, select: Select, toplevel: bool = False, subquery: bool = False,
                      nested: bool = False, **kw: Any) -> str:
         if toplevel:
             self.isselect = True
         kw = _strip(kw)
-        froms = select.get_final_froms()
-        # correlation: a nested SELECT leaves out tables of the enclosing one
-        if self._stack and nested and not subquery:
-            enclosing = self._stack[-1]["froms"]
-            if select._correlate is not None:
-                drop = [f for f in froms if f in select._correlate]
-            else:
-                drop = [f for f in froms if any(f is e or f in e._from_objects
-                                                for e in enclosing)]
-            if drop and len(drop) < len(froms) or (drop and select._correlate):
-                froms = [f for f in froms if f not in drop]
-            elif drop and select._correlate is None:
-                froms = [f for f in froms if f not in drop] or froms
-        self._stack.append({"froms": froms, "select": select})
+        froms = self._display_froms(select, subquery)
+        exported = _exported(select)
+        self._push_frame(froms)
         try:
-            columns = self._select_columns(select, toplevel, subquery)
             text = "SELECT "
             if select._distinct:
                 text += self.render_distinct(select, **kw)
-            text += columns
+            text += self._columns_clause(exported, toplevel, subquery, **kw)
             if froms:
                 text += " FROM " + ", ".join(self.process(f, asfrom=True, **kw) for f in froms)
             text += self._where_text(select._where, **kw)
+            names = _order_by_names(exported)
             if select._group_by:
-                text += " GROUP BY " + ", ".join(self.process(g, **kw) for g in select._group_by)
+                text += " GROUP BY " + ", ".join(
+                    self.process(g, order_by_columns=names, **kw) for g in select._group_by
+                )
             if select._having:
                 text += " HAVING " + self.process(el.and_(*select._having), **kw)
-            text += self._order_limit(select, **kw)
+            text += self._order_limit(select, names, **kw)
             if select._for_update is not None:
                 text += self.render_for_update(select._for_update, **kw)
         finally:
@@ -567,27 +718,54 @@ class Compiled:
         return text
 
     def render_distinct(self, select: Select, **kw: Any) -> str:
+        """``DISTINCT `` (dialects with DISTINCT ON override).
+
+        Raises:
+            CompileError: ``distinct(*exprs)`` on a dialect without DISTINCT ON.
+        """
         if select._distinct_on:
             raise exc.CompileError(
-                f"DISTINCT ON is not supported by the {self.dialect.name} dialect."
+                f"DISTINCT ON is not supported by the {self.dialect.name} dialect; "
+                "use distinct() without arguments."
             )
         return "DISTINCT "
 
-    def _select_columns(self, select: Select, toplevel: bool, subquery: bool) -> str:
-        exported = _exported(select)
+    def _columns_clause(self, exported: list[tuple[str, Any]], toplevel: bool, asfrom: bool,
+                        **kw: Any) -> str:
+        """Each column, labelled where the result needs a name: in a FROM
+        subquery every column gets ``AS <key>``; elsewhere functions get
+        ``AS count_1``, other unnamed expressions ``AS anon_1``, a repeated
+        column name ``AS name_1`` (SQLAlchemy's labelling)."""
         parts = []
         for key, col in exported:
-            rendered = self.process(col, within_columns_clause=True)
-            natural = getattr(col, "name", None)
-            if subquery and not isinstance(col, el.Label) and (
-                natural != key or not isinstance(col, el.ColumnClause)
-            ):
-                rendered += " AS " + self.dialect.quote(key)
+            label = self._column_label(col, key, asfrom)
+            rendered = self.process(col.element if isinstance(col, el.Label) else col, **kw)
+            if label is not None:
+                rendered += " AS " + self._q(label)
             parts.append(rendered)
             if toplevel:
                 self.result_columns.append((_result_key(col, key), col.type))
                 self.result_column_objects.append(col)
         return ", ".join(parts)
+
+    def _column_label(self, col: Any, key: str, asfrom: bool) -> str | None:
+        if isinstance(col, el.Label):
+            return key if asfrom else col.name
+        if isinstance(col, el.TextClause):
+            return None
+        if isinstance(col, el.ColumnClause):
+            if col.is_literal:
+                return key if key != col.name else None
+            return key if asfrom or key != col.name else None
+        if asfrom:
+            return key
+        if isinstance(col, el.UnaryExpression) and not isinstance(col, Exists):
+            return None  # ``SELECT DISTINCT users.name``
+        if isinstance(col, (el.Cast, el.TypeCoerce)) and isinstance(col.clause, el.ColumnClause):
+            return key  # ``CAST(users.id AS VARCHAR) AS id``
+        if isinstance(col, Function):
+            return self._anon_name(re.sub(r"\W", "_", col.name) or "anon")
+        return self._anon_name("anon")
 
     def _where_text(self, where: Sequence[el.ColumnElement], **kw: Any) -> str:
         if not where:
@@ -595,15 +773,16 @@ class Compiled:
         text = self.process(el.and_(*where), **kw)
         return " WHERE " + text if text else ""
 
-    def _order_limit(self, select: Any, **kw: Any) -> str:
+    def _order_limit(self, select: Any, names: dict[str, Any], **kw: Any) -> str:
         text = ""
         if select._order_by:
             text += " ORDER BY " + ", ".join(
-                self.process(o, render_label_as_name=True, **kw) for o in select._order_by
+                self.process(o, order_by_columns=names, **kw) for o in select._order_by
             )
         return text + self.limit_clause(select, **kw)
 
     def limit_clause(self, select: Any, **kw: Any) -> str:
+        """`` LIMIT x OFFSET y``; ``LIMIT -1`` first where OFFSET needs a LIMIT."""
         text = ""
         if select._limit is not None:
             text += " LIMIT " + self.process(select._limit, **kw)
@@ -614,30 +793,37 @@ class Compiled:
         return text
 
     def render_for_update(self, opts: dict[str, Any], **kw: Any) -> str:
-        text = " FOR SHARE" if opts["read"] else " FOR UPDATE"
-        if opts["of"]:
-            text += " OF " + ", ".join(self.process(o, **kw) for o in opts["of"])
-        if opts["nowait"]:
-            text += " NOWAIT"
-        if opts["skip_locked"]:
-            text += " SKIP LOCKED"
-        return text
+        """`` FOR UPDATE`` (dialects add SHARE / OF / NOWAIT / SKIP LOCKED)."""
+        return " FOR UPDATE"
 
     def visit_compound_select(self, cs: CompoundSelect, toplevel: bool = False,
-                              **kw: Any) -> str:
+                              subquery: bool = False, nested: bool = False, **kw: Any) -> str:
+        kw = _strip(kw)
+        exported = _exported(cs)
         if toplevel:
             self.isselect = True
-            for key, col in _exported(cs):
+            for key, col in exported:
                 self.result_columns.append((_result_key(col, key), col.type))
                 self.result_column_objects.append(col)
         parts = []
         for s in cs.selects:
-            sub = self.process(s, nested=True, subquery=True, **_strip(kw))
-            if getattr(s, "_order_by", None) or getattr(s, "_limit", None) is not None:
-                sub = "SELECT * FROM (" + sub + ")"
+            sub = self.process(s, subquery=subquery, nested=nested, **kw)
+            if isinstance(s, CompoundSelect) or s._order_by or s._limit is not None or (
+                s._offset is not None
+            ):
+                sub = self.render_compound_member(sub)
             parts.append(sub)
         text = (" " + cs.keyword + " ").join(parts)
-        return text + self._order_limit(cs, **_strip(kw))
+        # ORDER BY of a compound names its output columns, unqualified
+        return text + self._order_limit(cs, _order_by_names(exported), include_table=False,
+                                        **kw)
+
+    def render_compound_member(self, sql: str) -> str:
+        """A member SELECT with its own ORDER BY / LIMIT: parenthesised, or,
+        where the dialect refuses that (SQLite), wrapped as a subquery."""
+        if self.dialect.compound_member_parens:
+            return "(" + sql + ")"
+        return "SELECT * FROM (" + sql + ")"
 
     # -- DML ------------------------------------------------------------------------
     def _returning_text(self, returning: Sequence[el.ColumnElement], toplevel: bool) -> str:
@@ -647,13 +833,31 @@ class Compiled:
         if toplevel:
             self.result_columns = [(_result_key(c, c.key), c.type) for c in returning]
             self.result_column_objects = list(returning)
-        return " RETURNING " + ", ".join(
-            self.process(c, include_table=False, within_columns_clause=True) for c in returning
-        )
+        parts = []
+        for c in returning:
+            if isinstance(c, el.Label):
+                parts.append(self.process(c.element) + " AS " + self._q(c.name))
+            else:
+                parts.append(self.process(c))
+        return " RETURNING " + ", ".join(parts)
 
     def _bind_for_column(self, col: Column, name_suffix: str = "") -> str:
         bind = el.BindParameter(col.key + name_suffix, None, type_=col.type, required=False)
         return self.process(bind)
+
+    def _check_keys(self, stmt: Any, table: Any, extra: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        if not self.column_keys:
+            return
+        consumed = set(table.c.keys()) | extra
+        _, binds = stmt._generate_cache_key()
+        consumed.update(b.key for b in binds if not b.unique)
+        unknown = self.column_keys - consumed
+        if unknown:
+            raise exc.CompileError(
+                f"Unconsumed column names: {', '.join(sorted(unknown))} -- table "
+                f"{table.name!r} has no such columns and the statement no such bind "
+                "parameters; check the execute() parameter keys."
+            )
 
     def visit_insert(self, stmt: Any, toplevel: bool = False, **kw: Any) -> str:
         self.isinsert = True
@@ -661,34 +865,23 @@ class Compiled:
         text = "INSERT INTO " + self.dialect.format_table(table)
         if stmt._from_select is not None:
             names, sel = stmt._from_select
-            text += " (" + ", ".join(self.dialect.quote(table.c[n].name) for n in names) + ") "
+            text += " (" + ", ".join(self._q(table.c[n].name) for n in names) + ") "
             text += self.process(sel, nested=True)
             return text + self._insert_tail(stmt, toplevel, [])
         if stmt._multi_values:
-            rows = stmt._multi_values
-            keys = [c.key for c in table.c if c.key in rows[0] or self._client_default(c)]
-            cols = [table.c[k] for k in keys]
-            text += " (" + ", ".join(self.dialect.quote(c.name) for c in cols) + ") VALUES "
-            rendered_rows = []
-            for i, row in enumerate(rows):
-                vals = []
-                for c in cols:
-                    if c.key in row:
-                        vals.append(self.process(row[c.key]))
-                    else:
-                        vals.append(self._default_value(c, f"_m{i}", for_update=False))
-                rendered_rows.append("(" + ", ".join(vals) + ")")
-            text += ", ".join(rendered_rows)
-            return text + self._insert_tail(stmt, toplevel, cols)
-        cols, values = [], []
+            return text + self._insert_multi(stmt, toplevel)
+        self._check_keys(stmt, table)
+        cols: list[Column] = []
+        values: list[str] = []
         given = stmt._values or {}
         keys = self.column_keys or frozenset()
+        all_columns = self._insert_all_columns and not given
         autoinc = getattr(table, "autoincrement_column", None)
         for c in table.c:
             if c.key in given:
                 cols.append(c)
-                values.append(self.process(given[c.key]))
-            elif c.key in keys:
+                values.append(self._value_text(given[c.key]))
+            elif c.key in keys or all_columns:
                 cols.append(c)
                 values.append(self._bind_for_column(c))
             elif self._client_default(c):
@@ -699,9 +892,41 @@ class Compiled:
         if not cols:
             text += self.default_values_clause()
         else:
-            text += " (" + ", ".join(self.dialect.quote(c.name) for c in cols) + ") VALUES ("
+            text += " (" + ", ".join(self._q(c.name) for c in cols) + ") VALUES ("
             text += ", ".join(values) + ")"
         return text + self._insert_tail(stmt, toplevel, cols)
+
+    def _insert_multi(self, stmt: Any, toplevel: bool) -> str:
+        rows = stmt._multi_values
+        table = stmt.table
+        present: set[str] = set()
+        for row in rows:
+            present.update(row)
+        cols = [c for c in table.c if c.key in present or self._client_default(c)]
+        rendered_rows = []
+        for i, row in enumerate(rows):
+            vals = []
+            for c in cols:
+                if c.key in row:
+                    vals.append(self._value_text(row[c.key]))
+                elif c.key in present:
+                    vals.append(self._default_value(c, f"_m{i}", for_update=False)
+                                if self._client_default(c) else "NULL")
+                else:
+                    vals.append(self._default_value(c, f"_m{i}", for_update=False))
+            rendered_rows.append("(" + ", ".join(vals) + ")")
+        text = " (" + ", ".join(self._q(c.name) for c in cols) + ") VALUES "
+        text += ", ".join(rendered_rows)
+        return text + self._insert_tail(stmt, toplevel, cols)
+
+    def _value_text(self, value: Any) -> str:
+        text = self.process(value)
+        if isinstance(value, el.BinaryExpression) or (
+            isinstance(value, el.UnaryExpression) and value.operator is not None
+            and not isinstance(value, Exists)
+        ):
+            return "(" + text + ")"
+        return text
 
     def default_values_clause(self) -> str:
         return " DEFAULT VALUES"
@@ -714,17 +939,19 @@ class Compiled:
         table = stmt.table
         if not returning and toplevel and self.dialect.insert_returning and (
             self.dialect.implicit_returning
-        ) and not self.for_executemany and not stmt._multi_values and getattr(
-            table, "implicit_returning", False
-        ):
-            pk_missing = [c for c in table.primary_key if c not in cols or (
-                c in self.postfetch)]
+        ) and not self.for_executemany and not stmt._multi_values and (
+            stmt._from_select is None
+        ) and getattr(table, "implicit_returning", False):
+            given = {id(c) for c in cols}
+            fetched = {id(c) for c in self.postfetch}
+            pk_missing = [c for c in table.primary_key if id(c) not in given or id(c) in fetched]
             if pk_missing or stmt._return_defaults:
                 returning = list(table.primary_key)
                 if stmt._return_defaults:
                     returning += [c for c in self.postfetch if c not in returning]
                 self.implicit_returning = list(table.primary_key)
-        self.postfetch = [c for c in self.postfetch if c not in returning]
+        returned = {id(c) for c in returning}
+        self.postfetch = [c for c in self.postfetch if id(c) not in returned]
         return text + self._returning_text(returning, toplevel)
 
     def _client_default(self, c: Column) -> bool:
@@ -742,7 +969,7 @@ class Compiled:
             return self.process(d.next_value())
         if d.is_clause_element:
             self.postfetch.append(c)
-            return self.process(d.arg)
+            return self._value_text(d.arg)
         name = self._bind_name(
             el.BindParameter(c.key + suffix, None, type_=c.type, required=False, unique=False)
         )
@@ -751,10 +978,13 @@ class Compiled:
 
     def visit_on_conflict(self, oc: Any, **kw: Any) -> str:
         if not self.dialect.supports_on_conflict:
-            raise exc.CompileError(f"ON CONFLICT is not supported by {self.dialect.name}")
+            raise exc.CompileError(
+                f"ON CONFLICT is not supported by the {self.dialect.name} dialect (SQLite "
+                "needs 3.24 or later)."
+            )
         text = "ON CONFLICT"
         if oc.constraint_name:
-            text += " ON CONSTRAINT " + self.dialect.quote(oc.constraint_name)
+            text += " ON CONSTRAINT " + self._q(oc.constraint_name)
         elif oc.index_elements:
             text += " (" + ", ".join(
                 self.process(e, include_table=False) for e in oc.index_elements
@@ -764,8 +994,7 @@ class Compiled:
         if not oc.do_update:
             return text + " DO NOTHING"
         sets = ", ".join(
-            self.dialect.quote(oc.table.c[k].name) + " = " + self.process(v)
-            for k, v in oc.set_
+            self._q(oc.table.c[k].name) + " = " + self._value_text(v) for k, v in oc.set_
         )
         text += " DO UPDATE SET " + sets
         if oc.where is not None:
@@ -781,43 +1010,92 @@ class Compiled:
         for w in stmt._where:
             _, wb = w._generate_cache_key()
             where_keys.update(b.key for b in wb if not b.unique)
-        keys = (self.column_keys or frozenset()) - where_keys
-        sets = []
-        where_text = ""
-        for c in table.c:
-            if c.key in given:
-                sets.append((c, self.process(given[c.key], include_table=False)))
-            elif c.key in keys:
-                sets.append((c, self._bind_for_column(c)))
-            elif c.onupdate is not None:
-                sets.append((c, self._default_value(c, "", for_update=True)))
-            elif c.server_onupdate is not None:
-                self.postfetch.append(c)
-        if not sets:
+        self._check_keys(stmt, table)
+        clash = where_keys & {
+            k for k, v in given.items()
+            if isinstance(v, el.BindParameter) and not v.unique and v.key == k
+        }
+        if clash:
             raise exc.CompileError(
-                f"UPDATE of table {table.name!r} has no SET values: give .values(...) or "
-                "execution parameters naming columns."
+                f"bindparam() name(s) {sorted(clash)} are used in the WHERE clause of this "
+                f"UPDATE of {table.name!r} and also name the SET values of those columns; "
+                "use a bindparam name other than the column name in WHERE."
             )
-        text = "UPDATE " + self.dialect.format_table(table) + " SET " + ", ".join(
-            self.dialect.quote(c.name) + "=" + v for c, v in sets
-        )
-        where_text = self._where_text(stmt._where, **kw)
-        text += where_text
-        self.postfetch = [c for c in self.postfetch if c not in stmt._returning]
+        keys = (self.column_keys or frozenset()) - where_keys
+        extra = self._extra_froms(stmt)
+        self._push_frame([table, *extra])
+        try:
+            sets: list[tuple[Column, str]] = []
+            for c in table.c:
+                if c.key in given:
+                    sets.append((c, self._value_text(given[c.key])))
+                elif c.key in keys:
+                    sets.append((c, self._bind_for_column(c)))
+                elif c.onupdate is not None:
+                    sets.append((c, self._default_value(c, "", for_update=True)))
+                elif c.server_onupdate is not None:
+                    self.postfetch.append(c)
+            if not sets:
+                raise exc.CompileError(
+                    f"UPDATE of table {table.name!r} has no SET values: give .values(...) or "
+                    "execution parameters naming columns."
+                )
+            text = "UPDATE " + self.dialect.format_table(table) + " SET " + ", ".join(
+                self._q(c.name) + "=" + v for c, v in sets
+            )
+            if extra:
+                text += self.update_from_clause(extra, **kw)
+            text += self._where_text(stmt._where, **kw)
+        finally:
+            self._stack.pop()
+        returned = {id(c) for c in stmt._returning}
+        self.postfetch = [c for c in self.postfetch if id(c) not in returned]
         return text + self._returning_text(stmt._returning, toplevel)
+
+    def _extra_froms(self, stmt: Any) -> list[FromClause]:
+        """Tables the WHERE clause reads besides the statement's own table."""
+        own = stmt.table
+        found: list[FromClause] = []
+        for w in stmt._where:
+            for f in w._from_objects:
+                if f is not own and f not in found and not own.is_derived_from(f):
+                    found.append(f)
+        hidden = [h for f in found for h in f._hide_froms]
+        return [f for f in found if f not in hidden]
+
+    def update_from_clause(self, froms: Sequence[FromClause], **kw: Any) -> str:
+        """``UPDATE ... FROM other`` (PostgreSQL, SQLite >= 3.33)."""
+        return " FROM " + ", ".join(self.process(f, asfrom=True, **kw) for f in froms)
+
+    def delete_extra_from_clause(self, froms: Sequence[FromClause], **kw: Any) -> str:
+        """Other tables in a DELETE's WHERE; no portable syntax exists.
+
+        Raises:
+            CompileError: always, in the generic compiler.
+        """
+        names = ", ".join(repr(getattr(f, "name", f)) for f in froms)
+        raise exc.CompileError(
+            f"This DELETE's WHERE clause reads other tables ({names}), which the "
+            f"{self.dialect.name} dialect cannot express; use a subquery instead, e.g. "
+            "table.c.id.in_(select(...))."
+        )
 
     def visit_delete(self, stmt: Any, toplevel: bool = False, **kw: Any) -> str:
         self.isdelete = True
         text = "DELETE FROM " + self.dialect.format_table(stmt.table)
-        text += self._where_text(stmt._where, **kw)
+        extra = self._extra_froms(stmt)
+        self._push_frame([stmt.table, *extra])
+        try:
+            if extra:
+                text += self.delete_extra_from_clause(extra, **kw)
+            text += self._where_text(stmt._where, **kw)
+        finally:
+            self._stack.pop()
         return text + self._returning_text(stmt._returning, toplevel)
 
 
 SQLCompiler = Compiled
 Dialect.statement_compiler = SQLCompiler
-
-_KNOWN_FUNCTIONS = frozenset({"count", "sum", "max", "min", "avg", "coalesce", "lower", "upper",
-                              "now", "left", "right", "replace", "current_date"})
 
 
 def _renumber(sql: str) -> str:
@@ -834,13 +1112,29 @@ def _strip(kw: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments that must not leak into a nested statement."""
     return {
         k: v for k, v in kw.items()
-        if k not in ("toplevel", "asfrom", "subquery", "nested", "within_columns_clause",
-                     "include_table", "render_label_as_name")
+        if k not in ("toplevel", "asfrom", "subquery", "nested", "include_table",
+                     "order_by_columns")
     }
 
 
-def _result_key(col: Any, fallback: str | None) -> str | None:
+def _order_by_names(exported: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Name -> selected column, for resolving labels and names in ORDER BY."""
+    names: dict[str, Any] = {}
+    for key, col in exported:
+        names.setdefault(key, col)
+        name = col.name if isinstance(col, (el.Label, el.ColumnClause)) else None
+        if isinstance(name, str):
+            names.setdefault(name, col)
+    return names
+
+
+def _result_key(col: Any, key: str | None) -> str | None:
+    """The key a result row exposes a column under: a label's name, a
+    column's key (its de-duplicated name when repeated), else the column's
+    exported name."""
     if isinstance(col, el.Label):
         return col.name
-    key = getattr(col, "key", None)
-    return key if key is not None else fallback
+    if isinstance(col, el.ColumnClause):
+        return col.key if key == col.name else key
+    k = getattr(col, "key", None)
+    return k if isinstance(k, str) and not isinstance(col, el.BindParameter) else key

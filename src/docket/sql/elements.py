@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 from docket import exc
@@ -82,6 +83,7 @@ class ClauseElement:
         raise NotImplementedError(type(self).__name__)
 
     def _generate_cache_key(self) -> tuple[tuple[Any, ...], list[BindParameter]]:
+        """``(shape key, bound parameters in traversal order)``."""
         binds: list[BindParameter] = []
         return self._ck(binds), binds
 
@@ -117,6 +119,59 @@ class ClauseElement:
         new.__dict__.update(self.__dict__)
         new.__dict__.pop("_memo_key", None)
         return new
+
+
+class _NoValue:
+    def __repr__(self) -> str:
+        return "<no value>"
+
+
+_NO_VALUE: Any = _NoValue()
+
+# --- cache-key helpers ----------------------------------------------------------
+
+# type instance -> its structural key; types are immutable descriptions, so the
+# key computed once stays valid for the instance's lifetime.
+_TYPE_KEYS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def type_key(type_: Any) -> Any:
+    """A hashable key for ``type_`` that is equal for two instances of the same
+    class built with the same arguments (``String(30)`` twice), so statements
+    using equal but distinct type objects share a cache entry."""
+    try:
+        return _TYPE_KEYS[type_]
+    except KeyError:
+        pass
+    except TypeError:  # not weak-referenceable: identity is always safe
+        return type_
+    items = []
+    for name, value in sorted(vars(type_).items()):
+        if name == "_dialect_cache":
+            continue
+        items.append((name, _freeze(value)))
+    key: Any = (type(type_), tuple(items))
+    try:
+        hash(key)
+    except TypeError:
+        key = type_
+    try:
+        _TYPE_KEYS[type_] = key
+    except TypeError:
+        pass
+    return key
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, sqltypes.TypeEngine):
+        return type_key(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(_freeze(v) for v in value)
+    if isinstance(value, Mapping):
+        return tuple((k, _freeze(v)) for k, v in value.items())
+    return value
 
 
 # --- coercion -----------------------------------------------------------------
@@ -282,29 +337,63 @@ class ColumnElement(ClauseElement):
 
     notilike = not_ilike
 
-    def _affix(self, other: Any, before: bool, after: bool, autoescape: bool) -> ColumnElement:
-        if isinstance(other, str):
-            if autoescape:
-                other = other.replace("/", "//").replace("%", "/%").replace("_", "/_")
-            pattern = ("%" if before else "") + other + ("%" if after else "")
-            return _with_escape(self._binary(ops.like_op, pattern), "/" if autoescape else None)
-        expr: ColumnElement = coerce_expression(other)
+    def _affix(
+        self, other: Any, before: bool, after: bool, escape: str | None, autoescape: bool,
+        op: ops.Operator = ops.like_op,
+    ) -> ColumnElement:
+        # ``LIKE '%' || :param || '%'``: the value stays a bound parameter and
+        # the wildcards are SQL literals (as SQLAlchemy renders it).
+        if autoescape:
+            if escape is None:
+                escape = "/"
+            if not isinstance(other, str):
+                raise exc.ArgumentError(
+                    f"autoescape=True needs a string value, got {type(other).__name__}: {other!r}"
+                )
+            other = (
+                other.replace(escape, escape + escape)
+                .replace("%", escape + "%")
+                .replace("_", escape + "_")
+            )
+        expr: ColumnElement = _bind_for(self, op, other)
         if before:
-            expr = BinaryExpression(literal("%"), expr, ops.concat_op, sqltypes.STRINGTYPE)
+            expr = BinaryExpression(_PERCENT_LITERAL, expr, ops.concat_op, sqltypes.STRINGTYPE)
         if after:
-            expr = BinaryExpression(expr, literal("%"), ops.concat_op, sqltypes.STRINGTYPE)
-        return BinaryExpression(self, expr, ops.like_op, sqltypes.BOOLEANTYPE)
+            expr = BinaryExpression(expr, _PERCENT_LITERAL, ops.concat_op, sqltypes.STRINGTYPE)
+        return _with_escape(BinaryExpression(self, expr, op, sqltypes.BOOLEANTYPE), escape)
 
-    def startswith(self, other: Any, autoescape: bool = False) -> ColumnElement:
-        return self._affix(other, False, True, autoescape)
+    def startswith(self, other: Any, escape: str | None = None,
+                   autoescape: bool = False) -> ColumnElement:
+        """``LIKE other || '%'``; ``autoescape=True`` escapes ``%``, ``_`` and ``/``."""
+        return self._affix(other, False, True, escape, autoescape)
 
-    def endswith(self, other: Any, autoescape: bool = False) -> ColumnElement:
-        return self._affix(other, True, False, autoescape)
+    def endswith(self, other: Any, escape: str | None = None,
+                 autoescape: bool = False) -> ColumnElement:
+        """``LIKE '%' || other``."""
+        return self._affix(other, True, False, escape, autoescape)
 
-    def contains(self, other: Any, autoescape: bool = False) -> ColumnElement:
-        return self._affix(other, True, True, autoescape)
+    def contains(self, other: Any, escape: str | None = None,
+                 autoescape: bool = False) -> ColumnElement:
+        """``LIKE '%' || other || '%'``."""
+        return self._affix(other, True, True, escape, autoescape)
+
+    def istartswith(self, other: Any, escape: str | None = None,
+                    autoescape: bool = False) -> ColumnElement:
+        """Case-insensitive :meth:`startswith` (ILIKE)."""
+        return self._affix(other, False, True, escape, autoescape, ops.ilike_op)
+
+    def iendswith(self, other: Any, escape: str | None = None,
+                  autoescape: bool = False) -> ColumnElement:
+        """Case-insensitive :meth:`endswith` (ILIKE)."""
+        return self._affix(other, True, False, escape, autoescape, ops.ilike_op)
+
+    def icontains(self, other: Any, escape: str | None = None,
+                  autoescape: bool = False) -> ColumnElement:
+        """Case-insensitive :meth:`contains` (ILIKE)."""
+        return self._affix(other, True, True, escape, autoescape, ops.ilike_op)
 
     def in_(self, other: Any) -> ColumnElement:
+        """``IN``: a list (an expanding parameter), ``select()`` or expressions."""
         return BinaryExpression(self, _in_target(self, other), ops.in_op, sqltypes.BOOLEANTYPE)
 
     def not_in(self, other: Any) -> ColumnElement:
@@ -327,10 +416,14 @@ class ColumnElement(ClauseElement):
         return self._binary(ops.is_not_distinct_from, other)
 
     def between(self, cleft: Any, cright: Any, symmetric: bool = False) -> ColumnElement:
-        pair = BooleanClauseList(
-            ops.and_, [_bind_for(self, ops.between_op, cleft), _bind_for(self, ops.between_op, cright)]
+        """``BETWEEN cleft AND cright`` (``BETWEEN SYMMETRIC`` when asked)."""
+        pair = ClauseList(
+            _bind_for(self, ops.between_op, cleft), _bind_for(self, ops.between_op, cright)
         )
-        return BinaryExpression(self, pair, ops.between_op, sqltypes.BOOLEANTYPE)
+        return BinaryExpression(
+            self, pair, ops.between_op, sqltypes.BOOLEANTYPE,
+            modifiers={"symmetric": True} if symmetric else None,
+        )
 
     def concat(self, other: Any) -> ColumnElement:
         return BinaryExpression(self, _bind_for(self, ops.concat_op, other), ops.concat_op, self.type)
@@ -393,7 +486,7 @@ class ColumnElement(ClauseElement):
 def _with_escape(expr: ColumnElement, escape: str | None) -> ColumnElement:
     if escape is not None:
         assert isinstance(expr, BinaryExpression)
-        expr.modifiers = {"escape": escape}
+        expr.modifiers = {**expr.modifiers, "escape": escape}  # expr is new: not shared yet
     return expr
 
 
@@ -402,6 +495,9 @@ def _in_target(expr: ColumnElement, other: Any) -> ClauseElement:
     if ce is not None:
         other = ce()
     if isinstance(other, ClauseElement):
+        inner = getattr(other, "element", None)
+        if getattr(other, "_is_from_clause", False) and getattr(inner, "is_select", False):
+            other = inner  # IN (subquery) means IN (its SELECT)
         if getattr(other, "is_selectable", False):
             return Grouping(other)
         if isinstance(other, BindParameter) and other.expanding:
@@ -430,38 +526,65 @@ class BindParameter(ColumnElement):
     """
 
     __visit_name__ = "bindparam"
+    # for an expanding bind holding rows (``tuple_(a, b).in_(...)``): each position's type
+    _tuple_types: tuple[sqltypes.TypeEngine, ...] | None = None
 
     def __init__(
         self,
         key: str | None,
-        value: Any = None,
+        value: Any = _NO_VALUE,
         type_: Any = None,
         unique: bool = False,
-        required: bool | None = None,
+        required: Any = _NO_VALUE,
         callable_: Callable[[], Any] | None = None,
         expanding: bool = False,
         literal_execute: bool = False,
     ) -> None:
         self.key = key or "param"
-        self.value = value
+        # ``required`` (no value until execution) unless a value or callable was given
+        if required is _NO_VALUE:
+            required = value is _NO_VALUE and callable_ is None
+        self.value = None if value is _NO_VALUE else value
         self.callable = callable_
         self.unique = unique or key is None
-        self.required = (value is None and callable_ is None) if required is None else required
+        self.required = bool(required)
         self.expanding = expanding
         self.literal_execute = literal_execute
         if type_ is None:
-            if expanding and isinstance(value, (list, tuple)) and value:
-                type_ = sqltypes.type_for_python_value(value[0])
+            sample = self.value
+            if expanding and isinstance(sample, (list, tuple)):
+                sample = sample[0] if sample else None
+            if isinstance(sample, tuple) and expanding:
+                type_ = sqltypes.NULLTYPE
             else:
-                type_ = sqltypes.type_for_python_value(value)
+                type_ = sqltypes.type_for_python_value(sample)
         self.type = sqltypes.to_instance(type_)
 
     def _ck(self, binds: list[BindParameter]) -> tuple[Any, ...]:
         binds.append(self)
-        return ("bind", None if self.unique else self.key, self.type, self.expanding)
+        return (
+            "bind",
+            None if self.unique else self.key,
+            type_key(self.type),
+            self.expanding,
+            # rendered inline, so the value is part of the SQL text
+            repr(self.effective_value()) if self.literal_execute else None,
+            None if self._tuple_types is None else tuple(type_key(t) for t in self._tuple_types),
+        )
 
     def effective_value(self) -> Any:
+        """The value: the callable's result when one was given."""
         return self.callable() if self.callable is not None else self.value
+
+    def _with_value(self, value: Any, type_: Any = None) -> BindParameter:
+        """A copy carrying ``value`` (and ``type_``); the original is untouched."""
+        new: BindParameter = self._clone()
+        new.value = value
+        new.callable = None
+        new.required = False
+        if type_ is not None:
+            new.type = sqltypes.to_instance(type_)
+        return new
 
     def __repr__(self) -> str:
         return f"BindParameter({self.key!r}, {self.value!r}, type_={self.type!r})"
@@ -469,15 +592,26 @@ class BindParameter(ColumnElement):
 
 def bindparam(
     key: str | None,
-    value: Any = None,
+    value: Any = _NO_VALUE,
     type_: Any = None,
     unique: bool = False,
-    required: bool | None = None,
+    required: Any = _NO_VALUE,
     callable_: Callable[[], Any] | None = None,
     expanding: bool = False,
     literal_execute: bool = False,
 ) -> BindParameter:
-    """A named bound parameter whose value is given at execution time."""
+    """A named bound parameter; without ``value`` it must be given at execution.
+
+    Args:
+        key: the name ``execute(stmt, {key: value})`` sets.
+        value: a default value (may be None).
+        type_: its SQL type (inferred from ``value`` when omitted).
+        unique: rename on collision instead of sharing one parameter per key.
+        required: force (or waive) "a value must be given at execution".
+        callable_: computes the value at execution.
+        expanding: the value is a list rendered as ``(?, ?, ...)`` (IN).
+        literal_execute: render the value inline in the SQL.
+    """
     return BindParameter(
         key, value, type_, unique, required, callable_, expanding, literal_execute
     )
@@ -513,7 +647,7 @@ class ColumnClause(ColumnElement):
 
     def _ck(self, binds: list[BindParameter]) -> tuple[Any, ...]:
         if self.table is None:
-            return ("col", self.name, self.is_literal, self.type)
+            return ("col", self.name, self.is_literal, type_key(self.type))
         return ("col", self)
 
     @property
@@ -553,8 +687,27 @@ def literal_column(text: str, type_: Any = None) -> ColumnClause:
     return ColumnClause(text, type_, is_literal=True)
 
 
+# the ``'%'`` of startswith/endswith/contains; a shared, immutable node
+_PERCENT_LITERAL = ColumnClause("'%'", sqltypes.STRINGTYPE, is_literal=True)
+
+
+def _is_precedent(operator: ops.Operator, against: ops.Operator | None) -> bool:
+    """True when an expression using ``operator`` must be parenthesised inside
+    one using ``against``: it binds no tighter, unless both are the same
+    associative operator (``a + b + c`` needs no parentheses)."""
+    if against is None:
+        return False
+    if operator is against and operator.associative:
+        return False
+    return operator.precedence <= against.precedence
+
+
 class BinaryExpression(ColumnElement):
-    """``left <op> right``."""
+    """``left <op> right``.
+
+    ``modifiers`` holds rendering options: ``escape`` (LIKE), ``symmetric``
+    (BETWEEN).
+    """
 
     __visit_name__ = "binary"
 
@@ -568,9 +721,6 @@ class BinaryExpression(ColumnElement):
     ) -> None:
         self.left = left.self_group(against=operator)
         self.right = right.self_group(against=operator)
-        if operator.precedence and isinstance(self.right, BinaryExpression):
-            if self.right.operator is operator and not operator.associative:
-                self.right = Grouping(self.right)
         self.operator = operator
         self.type = sqltypes.to_instance(type_)
         self.modifiers = modifiers or {}
@@ -579,6 +729,7 @@ class BinaryExpression(ColumnElement):
         return (
             "bin",
             self.operator.name,
+            self.operator.sql if self.operator.name.startswith("custom:") else None,
             self.left._ck(binds),
             self.right._ck(binds),
             tuple(self.modifiers.items()) if self.modifiers else None,
@@ -592,11 +743,7 @@ class BinaryExpression(ColumnElement):
         return (self.left, self.right)
 
     def self_group(self, against: ops.Operator | None = None) -> ClauseElement:
-        if against is not None and (
-            self.operator.precedence < against.precedence
-            or (self.operator.precedence == against.precedence and not against.associative)
-            or (self.operator is not against and self.operator.precedence == against.precedence)
-        ):
+        if _is_precedent(self.operator, against):
             return Grouping(self)
         return self
 
@@ -657,6 +804,10 @@ class UnaryExpression(ColumnElement):
             self.operator.precedence < against.precedence
         ):
             return Grouping(self)
+        if self.modifier is not None and against is not None and (
+            against.precedence > ops.desc_op.precedence
+        ):
+            return Grouping(self)  # ``x DESC`` inside an operator
         return self
 
     def __invert__(self) -> ColumnElement:
@@ -699,7 +850,9 @@ class ClauseList(ColumnElement):
         self.clauses = [coerce_expression(c) for c in clauses]
 
     def _ck(self, binds: list[BindParameter]) -> tuple[Any, ...]:
-        return ("list", self.operator.name) + tuple(c._ck(binds) for c in self.clauses)
+        return (self.__visit_name__, self.operator.name) + tuple(
+            c._ck(binds) for c in self.clauses
+        )
 
     @property
     def _from_objects(self) -> list[FromClause]:
@@ -731,13 +884,23 @@ class BooleanClauseList(ClauseList):
 
 
 def _boolean(operator: ops.Operator, clauses: Sequence[Any]) -> ColumnElement:
+    # true()/false() simplify as in SQLAlchemy: and_(true(), x) is x,
+    # and_(false(), x) is false(); or_ the other way round.
+    neutral, absorbing = (True_, False_) if operator is ops.and_ else (False_, True_)
     flat: list[ColumnElement] = []
+    saw_neutral = False
     for c in clauses:
         el = coerce_where(c)
-        if isinstance(el, BooleanClauseList) and el.operator is operator:
+        if isinstance(el, BooleanClauseList) and (el.operator is operator or not el.clauses):
             flat.extend(el.clauses)  # type: ignore[arg-type]
+        elif isinstance(el, absorbing):
+            return el
+        elif isinstance(el, neutral):
+            saw_neutral = True
         else:
             flat.append(el)
+    if not flat and saw_neutral:
+        return neutral()
     if len(flat) == 1:
         return flat[0]
     return BooleanClauseList(operator, flat)
@@ -749,17 +912,24 @@ def and_(*clauses: Any) -> ColumnElement:
 
 
 def or_(*clauses: Any) -> ColumnElement:
-    """Criteria joined by OR."""
+    """Criteria joined by OR; ``or_()`` with none renders nothing."""
     return _boolean(ops.or_, clauses)
 
 
 def not_(clause: Any) -> ColumnElement:
-    """``NOT clause`` (negating comparison operators directly: ``a != b``)."""
+    """``NOT clause``; comparisons are negated directly (``a != b``), ``NOT NOT x``
+    is ``x`` and ``not_(true())`` is ``false()``."""
     el = coerce_where(clause)
     if isinstance(el, BinaryExpression) and el.operator.negate is not None:
         return ~el
     if isinstance(el, UnaryExpression) and el.operator is ops.inv:
         return el.element  # type: ignore[return-value]
+    if isinstance(el, True_):
+        return False_()
+    if isinstance(el, False_):
+        return True_()
+    if isinstance(el, BooleanClauseList) and not el.clauses:
+        return el
     return UnaryExpression(el, operator=ops.inv, type_=sqltypes.BOOLEANTYPE)
 
 
@@ -800,7 +970,8 @@ class Label(ColumnElement):
         self.type = sqltypes.to_instance(type_) if type_ is not None else self.element.type
 
     def _ck(self, binds: list[BindParameter]) -> tuple[Any, ...]:
-        return ("label", None if self._anonymous else self.name, self.element._ck(binds))
+        # an anonymous label's generated name is global, so it keys by identity
+        return ("label", self if self._anonymous else self.name, self.element._ck(binds))
 
     @property
     def _from_objects(self) -> list[FromClause]:
@@ -810,7 +981,14 @@ class Label(ColumnElement):
         return (self.element,)
 
     def self_group(self, against: ops.Operator | None = None) -> ClauseElement:
-        return self
+        # outside a columns clause a label renders its element, which may need
+        # parentheses: ``(a + b).label("x") * 2``
+        grouped = self.element.self_group(against=against)
+        if grouped is self.element:
+            return self
+        new: Label = self._clone()
+        new.element = grouped  # type: ignore[assignment]
+        return new
 
 
 _anon_counter = itertools.count(1)
@@ -823,13 +1001,14 @@ class Cast(ColumnElement):
 
     def __init__(self, expression: Any, type_: Any) -> None:
         self.type = sqltypes.to_instance(type_)
-        self.clause = coerce_expression(expression)
-        if isinstance(self.clause, BindParameter) and isinstance(self.clause.type, sqltypes.NullType):
-            self.clause.type = self.type
+        clause = coerce_expression(expression)
+        if isinstance(clause, BindParameter) and isinstance(clause.type, sqltypes.NullType):
+            clause = clause._with_value(clause.value, self.type) if not clause.required else clause
+        self.clause = clause
         self.key = getattr(self.clause, "key", None)
 
     def _ck(self, binds: list[BindParameter]) -> tuple[Any, ...]:
-        return ("cast", self.type, self.clause._ck(binds))
+        return ("cast", type_key(self.type), self.clause._ck(binds))
 
     @property
     def _from_objects(self) -> list[FromClause]:
@@ -848,13 +1027,16 @@ class TypeCoerce(ColumnElement):
 
     def __init__(self, expression: Any, type_: Any) -> None:
         self.type = sqltypes.to_instance(type_)
-        self.clause = coerce_expression(expression)
-        if isinstance(self.clause, BindParameter):
-            self.clause.type = self.type
+        clause = coerce_expression(expression)
+        if isinstance(clause, BindParameter):
+            # the value is sent through ``type_``'s processors; copy, don't mutate
+            clause = clause._clone()
+            clause.type = self.type
+        self.clause = clause
         self.key = getattr(self.clause, "key", None)
 
     def _ck(self, binds: list[BindParameter]) -> tuple[Any, ...]:
-        return ("coerce", self.type, self.clause._ck(binds))
+        return ("coerce", type_key(self.type), self.clause._ck(binds))
 
     @property
     def _from_objects(self) -> list[FromClause]:
@@ -881,7 +1063,7 @@ class Case(ColumnElement):
         self.value = coerce_expression(value) if value is not None else None
         self.whens = [
             (
-                coerce_expression(c) if self.value is not None else coerce_where(c),
+                _bind_for(self.value, ops.eq, c) if self.value is not None else coerce_where(c),
                 coerce_expression(r),
             )
             for c, r in pairs
@@ -902,9 +1084,11 @@ class Case(ColumnElement):
 
     @property
     def _from_objects(self) -> list[FromClause]:
-        out: list[FromClause] = []
+        out: list[FromClause] = list(self.value._from_objects) if self.value is not None else []
         for c, r in self.whens:
             out += c._from_objects + r._from_objects
+        if self.else_ is not None:
+            out += self.else_._from_objects
         return out
 
 
@@ -919,11 +1103,43 @@ class Tuple(ClauseList):
     __visit_name__ = "tuple"
 
     def in_(self, other: Any) -> ColumnElement:
-        rows = [
-            Tuple(*[_bind_for(c, ops.in_op, v) for c, v in zip(self.clauses, row)])
-            for row in other
-        ]
-        return BinaryExpression(self, Grouping(ClauseList(*rows)), ops.in_op, sqltypes.BOOLEANTYPE)
+        """``(a, b) IN ((1, 2), (3, 4))`` -- rows of plain values become one
+        expanding parameter; a ``select()`` or expressions render as given."""
+        return BinaryExpression(self, self._in_target(other), ops.in_op, sqltypes.BOOLEANTYPE)
+
+    def not_in(self, other: Any) -> ColumnElement:
+        return BinaryExpression(
+            self, self._in_target(other), ops.not_in_op, sqltypes.BOOLEANTYPE
+        )
+
+    notin_ = not_in
+
+    def _in_target(self, other: Any) -> ClauseElement:
+        if isinstance(other, ClauseElement) or hasattr(other, "__clause_element__"):
+            return _in_target(self, other)
+        rows = [tuple(r) for r in other]
+        width = len(self.clauses)
+        for r in rows:
+            if len(r) != width:
+                raise exc.ArgumentError(
+                    f"tuple_ IN: row {r!r} has {len(r)} values but the tuple has {width} "
+                    "elements; give one value per element."
+                )
+        if any(isinstance(v, ClauseElement) or hasattr(v, "__clause_element__")
+               for r in rows for v in r):
+            return Grouping(ClauseList(*[
+                Tuple(*[_bind_for(c, ops.in_op, v) for c, v in zip(self.clauses, r)])
+                for r in rows
+            ]))
+        bind = BindParameter(None, rows, unique=True, expanding=True)
+        # per-element types: the compiler renders and processes each position
+        bind._tuple_types = tuple(
+            c.type if not isinstance(c.type, sqltypes.NullType)
+            else sqltypes.type_for_python_value(rows[0][i] if rows else None)
+            for i, c in enumerate(self.clauses)
+        )
+        bind.key = "param"
+        return bind
 
     def self_group(self, against: ops.Operator | None = None) -> ClauseElement:
         return self
@@ -1019,20 +1235,48 @@ def distinct(expr: Any) -> ColumnElement:
     return coerce_expression(expr).distinct()
 
 
+class LabelReference(ColumnElement):
+    """A name given as a string to ``order_by()`` / ``group_by()`` / ``desc()``:
+    it refers to a column or label of the enclosing SELECT's columns clause and
+    renders as that (``order_by("user_id")`` -> ``ORDER BY address.user_id``)."""
+
+    __visit_name__ = "label_reference"
+
+    def __init__(self, name: str) -> None:
+        self.name = self.key = name
+
+    def _ck(self, binds: list[BindParameter]) -> tuple[Any, ...]:
+        return ("labelref", self.name)
+
+    def __repr__(self) -> str:
+        return f"<label reference {self.name!r}>"
+
+
+def order_by_expression(obj: Any) -> ColumnElement:
+    """Coerce an ORDER BY / GROUP BY item; a string names a selected column."""
+    if isinstance(obj, str):
+        return LabelReference(obj)
+    return coerce_expression(obj, role="ORDER BY expression")
+
+
 def desc(column: Any) -> ColumnElement:
-    return coerce_expression(column).desc()
+    """``column DESC``; a string names a column of the SELECT."""
+    return order_by_expression(column).desc()
 
 
 def asc(column: Any) -> ColumnElement:
-    return coerce_expression(column).asc()
+    """``column ASC``; a string names a column of the SELECT."""
+    return order_by_expression(column).asc()
 
 
 def nulls_first(column: Any) -> ColumnElement:
-    return coerce_expression(column).nulls_first()
+    """``column NULLS FIRST``."""
+    return order_by_expression(column).nulls_first()
 
 
 def nulls_last(column: Any) -> ColumnElement:
-    return coerce_expression(column).nulls_last()
+    """``column NULLS LAST``."""
+    return order_by_expression(column).nulls_last()
 
 
 def between(expr: Any, lower: Any, upper: Any, symmetric: bool = False) -> ColumnElement:
@@ -1068,7 +1312,12 @@ class TextClause(Executable, ColumnElement):
     def _ck(self, binds: list[BindParameter]) -> tuple[Any, ...]:
         for b in self._bindparams.values():
             binds.append(b)
-        return ("text", self.text, tuple((k, b.type) for k, b in self._bindparams.items()))
+        return (
+            "text",
+            self.text,
+            tuple((k, type_key(b.type)) for k, b in self._bindparams.items()),
+            tuple((c.key, type_key(c.type)) for c in self._columns),
+        )
 
     def bindparams(self, *binds: BindParameter, **values: Any) -> TextClause:
         """Give parameters values or types: ``text(":x").bindparams(x=5)``."""

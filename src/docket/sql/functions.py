@@ -3,8 +3,9 @@
 ``func.<name>(*args)`` builds a :class:`Function`; a dotted name
 (``func.my_schema.fn()``) renders with its package prefix.  A few well-known
 functions know their return type (so ``count`` yields an Integer column and
-``now`` a DateTime); any other name renders as given with the type of its
-first argument.
+``now`` a DateTime); the aggregates ``sum max min coalesce abs`` take the type
+of their first argument; any other name has the null type.  Plain Python
+arguments become bound parameters named after the function (``:lower_1``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from docket.sql.elements import (
     ClauseList,
     ColumnElement,
     Over,
-    coerce_expression,
+    type_key,
 )
 
 if TYPE_CHECKING:
@@ -27,24 +28,29 @@ if TYPE_CHECKING:
 
 __all__ = ["Function", "func"]
 
-# name -> return type; None means "the type of the first argument".
+# name -> return type (shared instances, so cache keys stay equal); None
+# means "the type of the first argument".
+_DATETIME = sqltypes.DateTime()
 _RETURN_TYPES: dict[str, Any] = {
-    "count": sqltypes.Integer,
-    "char_length": sqltypes.Integer,
-    "length": sqltypes.Integer,
-    "now": sqltypes.DateTime,
-    "current_timestamp": sqltypes.DateTime,
-    "localtimestamp": sqltypes.DateTime,
-    "current_date": sqltypes.Date,
-    "current_time": sqltypes.Time,
-    "lower": sqltypes.String,
-    "upper": sqltypes.String,
-    "concat": sqltypes.String,
-    "random": sqltypes.Float,
-    "avg": sqltypes.Numeric,
-    "row_number": sqltypes.Integer,
-    "rank": sqltypes.Integer,
-    "dense_rank": sqltypes.Integer,
+    "count": sqltypes.INTEGERTYPE,
+    "char_length": sqltypes.INTEGERTYPE,
+    "length": sqltypes.INTEGERTYPE,
+    "now": _DATETIME,
+    "current_timestamp": _DATETIME,
+    "localtimestamp": _DATETIME,
+    "localtime": _DATETIME,
+    "current_date": sqltypes.Date(),
+    "current_time": sqltypes.Time(),
+    "lower": sqltypes.STRINGTYPE,
+    "upper": sqltypes.STRINGTYPE,
+    "concat": sqltypes.STRINGTYPE,
+    "current_user": sqltypes.STRINGTYPE,
+    "session_user": sqltypes.STRINGTYPE,
+    "random": sqltypes.Float(),
+    "avg": sqltypes.Numeric(),
+    "row_number": sqltypes.INTEGERTYPE,
+    "rank": sqltypes.INTEGERTYPE,
+    "dense_rank": sqltypes.INTEGERTYPE,
     "sum": None,
     "max": None,
     "min": None,
@@ -70,25 +76,30 @@ class Function(ColumnElement):
         self.name = name
         self.key = name
         self.packagenames = packagenames
-        self.clauses = ClauseList(*args)
+        self.clauses = ClauseList(*[
+            a if a is None or isinstance(a, ClauseElement) or hasattr(a, "__clause_element__")
+            else BindParameter(name, a, unique=True)
+            for a in args
+        ])
         lname = name.lower()
         self.no_parens = lname in _NO_PARENS and not args
         if type_ is not None:
             self.type = sqltypes.to_instance(type_)
-        else:
-            known = _RETURN_TYPES.get(lname, None)
+        elif lname in _RETURN_TYPES:
+            known = _RETURN_TYPES[lname]
             if known is not None:
-                self.type = sqltypes.to_instance(known)
+                self.type = known
             elif self.clauses.clauses:
                 self.type = self.clauses.clauses[0].type
             else:
                 self.type = sqltypes.NULLTYPE
-        for c in self.clauses.clauses:
-            if isinstance(c, BindParameter) and isinstance(c.type, sqltypes.NullType):
-                c.type = sqltypes.type_for_python_value(c.value)
+        else:
+            self.type = sqltypes.NULLTYPE
 
     def _ck(self, binds: list[BindParameter]) -> tuple[Any, ...]:
-        return ("fn", self.packagenames, self.name, self.type, self.clauses._ck(binds))
+        return (
+            "fn", self.packagenames, self.name, type_key(self.type), self.clauses._ck(binds)
+        )
 
     @property
     def _from_objects(self) -> list[FromClause]:
@@ -126,11 +137,14 @@ class _FunctionGenerator:
     def __call__(self, *args: Any, **kw: Any) -> Function:
         if not self._names:
             raise TypeError("call func.<name>(...), e.g. func.count()")
+        unknown = set(kw) - {"type_"}
+        if unknown:
+            raise TypeError(
+                f"func.{'.'.join(self._names)}() got unexpected keyword arguments "
+                f"{sorted(unknown)}; only type_= is accepted."
+            )
         return Function(
-            self._names[-1],
-            *[coerce_expression(a) for a in args],
-            type_=kw.get("type_"),
-            packagenames=self._names[:-1],
+            self._names[-1], *args, type_=kw.get("type_"), packagenames=self._names[:-1]
         )
 
 

@@ -278,7 +278,8 @@ class Column(ColumnClause, SchemaItem):
         if args_l and isinstance(args_l[0], str):
             name = args_l.pop(0)
         if args_l and (
-            isinstance(args_l[0], sqltypes.TypeEngine)
+            args_l[0] is None
+            or isinstance(args_l[0], sqltypes.TypeEngine)
             or (isinstance(args_l[0], type) and issubclass(args_l[0], sqltypes.TypeEngine))
         ):
             type_ = args_l.pop(0)

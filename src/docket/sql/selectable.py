@@ -21,6 +21,7 @@ from docket.sql.elements import (
     ClauseElement,
     ColumnClause,
     ColumnElement,
+    Grouping,
     Label,
     UnaryExpression,
     and_,
@@ -28,6 +29,7 @@ from docket.sql.elements import (
     coerce_where,
     literal,
     literal_column,
+    order_by_expression,
 )
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ class FromClause(ClauseElement):
     """Something that can appear in a FROM clause and has columns."""
 
     __visit_name__ = "fromclause"
+    _is_from_clause = True
     named_with_column = False
     name: str | None = None
     schema: str | None = None
@@ -247,6 +250,8 @@ class CTE(Alias):
 
     __visit_name__ = "cte"
 
+    _restates: CTE | None = None
+
     def __init__(self, element: Any, name: str | None = None, recursive: bool = False):
         super().__init__(element, name)
         self.recursive = recursive
@@ -262,9 +267,10 @@ class CTE(Alias):
 
     def _compound(self, keyword: str, others: Sequence[Any]) -> CTE:
         new = CTE(CompoundSelect(keyword, self.element, *others), self.name, self.recursive)
-        new._columns = None
-        # the recursive part refers to this CTE's columns by name, so the new CTE
-        # keeps the same column objects' identities reachable via proxies
+        # the same CTE restated with its recursive part: the parts refer to
+        # ``self``'s columns, so both objects render under one name
+        new._anonymous = self._anonymous
+        new._restates = self
         return new
 
 
@@ -446,13 +452,16 @@ class _SelectBase(Executable, ClauseElement):
 
     def limit(self, limit: int | None) -> Any:
         new = self._generate()
-        new._limit = None if limit is None else literal(_as_int(limit, "limit"), sqltypes.Integer)
+        new._limit = (
+            None if limit is None
+            else literal(_as_int(limit, "limit"), sqltypes.INTEGERTYPE)
+        )
         return new
 
     def offset(self, offset: int | None) -> Any:
         new = self._generate()
         new._offset = (
-            None if offset is None else literal(_as_int(offset, "offset"), sqltypes.Integer)
+            None if offset is None else literal(_as_int(offset, "offset"), sqltypes.INTEGERTYPE)
         )
         return new
 
@@ -542,9 +551,7 @@ def _as_int(value: Any, what: str) -> int:
 
 
 def _order_expr(c: Any) -> ColumnElement:
-    if isinstance(c, str):
-        return literal_column(c)
-    return coerce_expression(c, role="ORDER BY expression")
+    return order_by_expression(c)
 
 
 def _expand_entity(raw: Any) -> list[ColumnElement]:
@@ -942,6 +949,10 @@ class Exists(UnaryExpression):
             element = Select(element)
         self.select_element = element
         super().__init__(ScalarSelect(element), operator=ops.exists, type_=sqltypes.BOOLEANTYPE)
+
+    def self_group(self, against: Any = None) -> ClauseElement:
+        # ``NOT (EXISTS (...))``, ``(EXISTS (...)) OR (EXISTS (...))`` as SQLAlchemy renders
+        return Grouping(self) if against is not None else self
 
     def where(self, *criteria: Any) -> Exists:
         return Exists(self.select_element.where(*criteria))  # type: ignore[attr-defined]

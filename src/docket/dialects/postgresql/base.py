@@ -74,7 +74,8 @@ class PGDialect(DefaultDialect):
     ddl_compiler = pg_ddl.PGDDLCompiler
     type_compiler_cls = PGTypeCompiler
     colspecs = colspecs
-    install_hint = "'docket[postgresql]'  (or: pip install 'psycopg[binary]')"
+    install_hint = "'psycopg[binary]'"
+    install_extra = "postgresql"
 
     insert_returning = True
     update_returning = True
@@ -121,16 +122,24 @@ class PGDialect(DefaultDialect):
     def is_autocommit(self, dbapi_connection: Any) -> bool:
         return bool(dbapi_connection.autocommit)
 
+    def _driver_in_transaction(self, dbapi_connection: Any) -> bool:
+        """True while the DB-API connection has a transaction open."""
+        raise NotImplementedError
+
     def get_isolation_level(self, dbapi_connection: Any) -> str:
         if dbapi_connection.autocommit:
             return "AUTOCOMMIT"
+        # the query opens a transaction if none is open: close only that one,
+        # never one the caller has in progress
+        was_idle = not self._driver_in_transaction(dbapi_connection)
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("SHOW transaction_isolation")
             value = cursor.fetchone()[0]
         finally:
             cursor.close()
-        dbapi_connection.rollback()
+            if was_idle:
+                dbapi_connection.rollback()
         return str(value).upper()
 
     # two-phase commit through the DB-API tpc_* extension (both drivers have it)

@@ -27,12 +27,12 @@ class PGDialect_psycopg(PGDialect):
             opts["port"] = int(opts["port"])
         return [], opts
 
-    def connect(self, *cargs: Any, **cparams: Any) -> Any:
-        conn = self.dbapi.connect(*cargs, **cparams)
-        if self.server_version_info is None:
-            major, minor = divmod(conn.info.server_version, 10000)
-            self.server_version_info = (major, minor)
-        return conn
+    def _get_server_version_info(self, dbapi_connection: Any) -> tuple[int, ...] | None:
+        return divmod(dbapi_connection.info.server_version, 10000)
+
+    def _driver_in_transaction(self, dbapi_connection: Any) -> bool:
+        return bool(dbapi_connection.info.transaction_status !=
+                    self.dbapi.pq.TransactionStatus.IDLE)
 
     def set_isolation_level(self, dbapi_connection: Any, level: str) -> None:
         level = self._check_isolation_level(level)

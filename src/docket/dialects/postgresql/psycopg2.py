@@ -19,7 +19,8 @@ class PGDialect_psycopg2(PGDialect):
     driver = "psycopg2"
     dbapi_module = "psycopg2"
     default_paramstyle = "format"
-    install_hint = "psycopg2-binary  (or: pip install 'docket[psycopg2]')"
+    install_hint = "psycopg2-binary"
+    install_extra = "psycopg2"
     insert_executemany_returning = False
 
     def create_connect_args(self, url: URL) -> tuple[list[Any], dict[str, Any]]:
@@ -27,12 +28,12 @@ class PGDialect_psycopg2(PGDialect):
         opts.update(url.query)
         return [], opts
 
-    def connect(self, *cargs: Any, **cparams: Any) -> Any:
-        conn = self.dbapi.connect(*cargs, **cparams)
-        if self.server_version_info is None:
-            major, minor = divmod(conn.server_version, 10000)
-            self.server_version_info = (major, minor)
-        return conn
+    def _get_server_version_info(self, dbapi_connection: Any) -> tuple[int, ...] | None:
+        return divmod(dbapi_connection.server_version, 10000)
+
+    def _driver_in_transaction(self, dbapi_connection: Any) -> bool:
+        # psycopg2.extensions.TRANSACTION_STATUS_IDLE == 0
+        return bool(dbapi_connection.get_transaction_status() != 0)
 
     def set_isolation_level(self, dbapi_connection: Any, level: str) -> None:
         level = self._check_isolation_level(level)

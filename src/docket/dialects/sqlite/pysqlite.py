@@ -6,11 +6,18 @@ never issues its own implicit BEGIN/COMMIT) and the engine emits ``BEGIN``
 when a transaction starts.  That is what makes SAVEPOINT nesting, DDL inside
 transactions and ``PRAGMA foreign_keys`` (which is ignored inside a
 transaction) behave as they do on other databases.
+
+``AUTOCOMMIT`` is docket not emitting ``BEGIN``; it is recorded on the
+connection object itself (docket opens connections with a ``sqlite3.Connection``
+subclass that has room for the flag), falling back to a registry keyed by
+``id()`` that holds the connection until it is closed, so an id is never reused
+while registered.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from docket import exc
@@ -27,17 +34,28 @@ _DISCONNECT_MESSAGES = (
 )
 
 
+class _DocketSQLiteConnection(sqlite3.Connection):
+    """``sqlite3.Connection`` with a slot for docket's AUTOCOMMIT flag."""
+
+    docket_autocommit = False
+
+
 class SQLiteDialect_pysqlite(SQLiteDialect):
     """The default SQLite dialect (stdlib ``sqlite3``)."""
 
     driver = "pysqlite"
     dbapi_module = "sqlite3"
-    install_hint = "(sqlite3 is part of the standard library; rebuild Python with it)"
     default_paramstyle = "qmark"
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.default_isolation_level = "SERIALIZABLE"
+        # id -> connection, for AUTOCOMMIT connections that can't carry the flag
+        self._autocommit_conns: dict[int, Any] = {}
+
+    @classmethod
+    def install_command(cls) -> str:
+        return "a Python built with its standard sqlite3 module (libsqlite3 present at build time)"
 
     @staticmethod
     def is_memory_url(url: URL) -> bool:
@@ -79,18 +97,37 @@ class SQLiteDialect_pysqlite(SQLiteDialect):
 
     def connect(self, *cargs: Any, **cparams: Any) -> Any:
         cparams["isolation_level"] = None  # see module docstring
+        cparams.setdefault("factory", _DocketSQLiteConnection)
         return self.dbapi.connect(*cargs, **cparams)
 
     def do_begin(self, dbapi_connection: Any) -> None:
-        dbapi_connection.execute("BEGIN")
+        # A memory database's one connection is shared by every Connection of
+        # the engine (StaticPool): a second one joins the transaction in progress.
+        if not dbapi_connection.in_transaction:
+            dbapi_connection.execute("BEGIN")
 
     def do_commit(self, dbapi_connection: Any) -> None:
-        if dbapi_connection.in_transaction:
+        if not dbapi_connection.in_transaction:
+            return
+        try:
             dbapi_connection.execute("COMMIT")
+        except self.dbapi.Error:
+            # e.g. a deferred foreign key failed: SQLite keeps the transaction
+            # open; end it, as other databases do, so the next BEGIN works
+            if dbapi_connection.in_transaction:
+                try:
+                    dbapi_connection.execute("ROLLBACK")
+                except self.dbapi.Error:
+                    pass
+            raise
 
     def do_rollback(self, dbapi_connection: Any) -> None:
         if dbapi_connection.in_transaction:
             dbapi_connection.execute("ROLLBACK")
+
+    def do_close(self, dbapi_connection: Any) -> None:
+        self._autocommit_conns.pop(id(dbapi_connection), None)
+        dbapi_connection.close()
 
     def is_disconnect(self, e: BaseException, connection: Any, cursor: Any) -> bool:
         text = str(e).lower()
@@ -98,28 +135,33 @@ class SQLiteDialect_pysqlite(SQLiteDialect):
             m in text for m in _DISCONNECT_MESSAGES
         )
 
+    def _set_autocommit_flag(self, dbapi_connection: Any, on: bool) -> None:
+        if isinstance(dbapi_connection, _DocketSQLiteConnection):
+            dbapi_connection.docket_autocommit = on
+        elif on:
+            self._autocommit_conns[id(dbapi_connection)] = dbapi_connection
+        else:
+            self._autocommit_conns.pop(id(dbapi_connection), None)
+
     def set_isolation_level(self, dbapi_connection: Any, level: str) -> None:
         level = self._check_isolation_level(level)
         if level == "AUTOCOMMIT":
-            _autocommit_conns.add(id(dbapi_connection))
+            self._set_autocommit_flag(dbapi_connection, True)
             return
-        _autocommit_conns.discard(id(dbapi_connection))
+        self._set_autocommit_flag(dbapi_connection, False)
         value = 1 if level == "READ UNCOMMITTED" else 0
         dbapi_connection.execute(f"PRAGMA read_uncommitted = {value}")
 
     def get_isolation_level(self, dbapi_connection: Any) -> str:
-        if id(dbapi_connection) in _autocommit_conns:
+        if self.is_autocommit(dbapi_connection):
             return "AUTOCOMMIT"
         value = dbapi_connection.execute("PRAGMA read_uncommitted").fetchone()[0]
         return "READ UNCOMMITTED" if value else "SERIALIZABLE"
 
     def is_autocommit(self, dbapi_connection: Any) -> bool:
-        return id(dbapi_connection) in _autocommit_conns
-
-
-# ids of sqlite3 connections put into AUTOCOMMIT mode (sqlite3.Connection has
-# no attribute for "the engine should not emit BEGIN")
-_autocommit_conns: set[int] = set()
+        if isinstance(dbapi_connection, _DocketSQLiteConnection):
+            return dbapi_connection.docket_autocommit
+        return id(dbapi_connection) in self._autocommit_conns
 
 
 def _bool(value: Any) -> bool:

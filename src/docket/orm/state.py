@@ -1,0 +1,338 @@
+"""InstanceState: the ORM's bookkeeping for one mapped object.
+
+An InstanceState *is* a weak reference to its object (a ``weakref.ref``
+subclass with ``__slots__``): calling it returns the object or None.  The
+object holds its state strongly in ``obj.__dict__[STATE_KEY]``; the state
+holds the object weakly, so an unreferenced clean object can be collected and
+its identity-map entry removed by :func:`_object_gone`.
+
+Slots and their invariants:
+
+* ``mapper`` -- the object's Mapper.
+* ``ident`` -- the primary key as the identity map keys it within the base
+  mapper: the bare value for a single-column key, a tuple otherwise; None
+  until the object is persistent.  ``key`` builds SQLAlchemy's
+  ``(class, pk_tuple, identity_token)`` from it on demand.
+* ``session_id`` -- the owning Session's id (see ``_sessions``) or None.
+* ``committed_state`` -- attribute key -> value as last loaded/flushed, kept
+  only for attributes changed since (NO_VALUE if never loaded); None when
+  nothing changed.  This is the history: it costs nothing until a change.
+* ``modified`` -- set by the first change after a load/flush; a modified state
+  is held strongly by its session until flushed.
+* ``expired_attributes`` -- keys to reload on next access, or None.
+* ``flags`` -- DELETED (row deleted by a flush in the current transaction),
+  WAS_DELETED (ever deleted by a flush), EXPIRED (whole object expired).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from docket.orm.mapper import Mapper
+    from docket.orm.session import Session
+
+__all__ = ["InstanceState", "NO_VALUE", "ObjectState", "STATE_KEY", "instance_state"]
+
+#: where an object keeps its InstanceState in ``__dict__``
+STATE_KEY = "_docket_state"
+
+DELETED = 1
+WAS_DELETED = 2
+EXPIRED = 4
+
+
+class _NoValue:
+    """Marker: the attribute had no value (never loaded / never set)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_VALUE"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "NO_VALUE"
+
+
+NO_VALUE: Any = _NoValue()
+
+#: session id -> Session, so a state can find its session without a strong ref
+_sessions: weakref.WeakValueDictionary[int, Session] = weakref.WeakValueDictionary()
+
+
+class ObjectState(Enum):
+    """The lifecycle states of a mapped object (see docs/states.md)."""
+
+    TRANSIENT = "transient"
+    PENDING = "pending"
+    PERSISTENT = "persistent"
+    DELETED = "deleted"
+    DETACHED = "detached"
+
+
+def _object_gone(state: InstanceState) -> None:
+    """Weakref callback: a clean object was garbage collected."""
+    sid = state.session_id
+    if sid is not None:
+        session = _sessions.get(sid)
+        if session is not None:
+            session._identity_map._discard_gone(state)
+
+
+class InstanceState(weakref.ref):  # type: ignore[type-arg]
+    """Per-object ORM state; ``inspect(obj)`` returns it."""
+
+    __slots__ = (
+        "mapper", "ident", "identity_token", "session_id", "committed_state", "modified",
+        "expired_attributes", "flags", "load_ctx", "parents", "__weakref__",
+    )
+
+    # weakrefs compare their referents; states compare by identity
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    def __new__(cls, obj: Any, mapper: Mapper) -> InstanceState:
+        self = weakref.ref.__new__(cls, obj, _object_gone)
+        self.mapper = mapper
+        self.ident = None
+        self.identity_token = None
+        self.session_id = None
+        self.committed_state = None
+        self.modified = False
+        self.expired_attributes = None
+        self.flags = 0
+        self.load_ctx = None
+        self.parents = None
+        return self
+
+    def __init__(self, obj: Any, mapper: Mapper) -> None:
+        pass
+
+    # -- object ----------------------------------------------------------------
+    def obj(self) -> Any:
+        """The object, or None if it was garbage collected."""
+        return self()
+
+    @property
+    def object(self) -> Any:
+        return self()
+
+    @property
+    def dict(self) -> dict[str, Any]:
+        obj = self()
+        return obj.__dict__ if obj is not None else {}
+
+    @property
+    def class_(self) -> type:
+        return self.mapper.class_
+
+    # -- identity ------------------------------------------------------------------
+    @property
+    def key(self) -> tuple[type, tuple[Any, ...], Any] | None:
+        """SQLAlchemy's identity key ``(class, primary key tuple, token)``."""
+        if self.ident is None:
+            return None
+        pk = self.ident if isinstance(self.ident, tuple) else (self.ident,)
+        return (self.mapper.base_mapper.class_, pk, self.identity_token)
+
+    identity_key = key
+
+    @property
+    def identity(self) -> tuple[Any, ...] | None:
+        """The primary key tuple, or None before the object is persistent."""
+        if self.ident is None:
+            return None
+        return self.ident if isinstance(self.ident, tuple) else (self.ident,)
+
+    @property
+    def has_identity(self) -> bool:
+        return self.ident is not None
+
+    # -- session -----------------------------------------------------------------
+    @property
+    def session(self) -> Session | None:
+        sid = self.session_id
+        return _sessions.get(sid) if sid is not None else None
+
+    @property
+    def _attached(self) -> bool:
+        sid = self.session_id
+        return sid is not None and sid in _sessions
+
+    # -- lifecycle states ---------------------------------------------------------
+    @property
+    def transient(self) -> bool:
+        return self.ident is None and not self._attached
+
+    @property
+    def pending(self) -> bool:
+        return self.ident is None and self._attached
+
+    @property
+    def persistent(self) -> bool:
+        return self.ident is not None and self._attached and not self.flags & DELETED
+
+    @property
+    def deleted(self) -> bool:
+        return self.ident is not None and self._attached and bool(self.flags & DELETED)
+
+    @property
+    def detached(self) -> bool:
+        return self.ident is not None and not self._attached
+
+    @property
+    def was_deleted(self) -> bool:
+        return bool(self.flags & WAS_DELETED)
+
+    @property
+    def status(self) -> ObjectState:
+        """The lifecycle state as an :class:`ObjectState`."""
+        if self.ident is None:
+            return ObjectState.PENDING if self._attached else ObjectState.TRANSIENT
+        if not self._attached:
+            return ObjectState.DETACHED
+        return ObjectState.DELETED if self.flags & DELETED else ObjectState.PERSISTENT
+
+    # -- attributes -------------------------------------------------------------------
+    @property
+    def unloaded(self) -> set[str]:
+        """Mapped attribute keys with no loaded value."""
+        d = self.dict
+        return {k for k in self.mapper._column_attr_keys if k not in d}
+
+    @property
+    def unloaded_expirable(self) -> set[str]:
+        return self.unloaded
+
+    @property
+    def expired(self) -> bool:
+        return bool(self.flags & EXPIRED)
+
+    @property
+    def attrs(self) -> AttributeStates:
+        """``state.attrs.name.value`` / ``.history`` / ``.loaded_value``."""
+        return AttributeStates(self)
+
+    @property
+    def is_instance(self) -> bool:
+        return True
+
+    def _modified_event(self) -> None:
+        """First change since load/flush: mark modified; the session keeps the
+        object strongly until it is flushed."""
+        self.modified = True
+        if self.committed_state is None:
+            self.committed_state = {}
+        sid = self.session_id
+        if sid is not None:
+            session = _sessions.get(sid)
+            if session is not None:
+                obj = self()
+                if obj is not None:
+                    session._modified[self] = obj
+
+    def _commit_all(self) -> None:
+        """The object's attributes now match the database (after a flush/load)."""
+        self.committed_state = None
+        self.modified = False
+
+    def __repr__(self) -> str:
+        obj = self()
+        return f"<InstanceState of {obj!r} {self.status.value}>" if obj is not None else (
+            "<InstanceState (object gone)>"
+        )
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            "InstanceState can't be pickled on its own; pickle the mapped object instead."
+        )
+
+
+class AttributeState:
+    """One attribute of one object, as seen by ``inspect(obj).attrs[key]``."""
+
+    __slots__ = ("state", "key")
+
+    def __init__(self, state: InstanceState, key: str) -> None:
+        self.state = state
+        self.key = key
+
+    @property
+    def value(self) -> Any:
+        """The current value (loading it if needed)."""
+        return getattr(self.state(), self.key)
+
+    @property
+    def loaded_value(self) -> Any:
+        """The value in the object's dict, or NO_VALUE; never loads."""
+        return self.state.dict.get(self.key, NO_VALUE)
+
+    @property
+    def history(self) -> Any:
+        from docket.orm.attributes import get_state_history
+
+        return get_state_history(self.state, self.key)
+
+    def load_history(self) -> Any:
+        return self.history
+
+
+class AttributeStates:
+    """``state.attrs``: attribute states by key (``attrs.name`` or ``attrs["name"]``)."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: InstanceState) -> None:
+        self._state = state
+
+    def __getitem__(self, key: str) -> AttributeState:
+        if key not in self._state.mapper.attrs:
+            raise KeyError(f"{self._state.mapper.class_.__name__} has no mapped attribute {key!r}")
+        return AttributeState(self._state, key)
+
+    def __getattr__(self, key: str) -> AttributeState:
+        try:
+            return self[key]
+        except KeyError as e:
+            raise AttributeError(str(e)) from None
+
+    def __iter__(self) -> Iterator[AttributeState]:
+        return (AttributeState(self._state, k) for k in self._state.mapper.attrs)
+
+    def keys(self) -> list[str]:
+        return list(self._state.mapper.attrs)
+
+    def __len__(self) -> int:
+        return len(self._state.mapper.attrs)
+
+
+def instance_state(obj: Any) -> InstanceState:
+    """The InstanceState of a mapped object (creating it for objects made
+    without the mapped constructor).
+
+    Raises:
+        UnmappedInstanceError: ``obj``'s class is not mapped.
+    """
+    try:
+        return obj.__dict__[STATE_KEY]  # type: ignore[no-any-return]
+    except (KeyError, AttributeError):
+        pass
+    from docket import exc
+
+    mapper = getattr(type(obj), "__mapper__", None)
+    if mapper is None or not hasattr(obj, "__dict__"):
+        raise exc.UnmappedInstanceError(obj)
+    state = InstanceState(obj, mapper)
+    obj.__dict__[STATE_KEY] = state
+    return state
