@@ -1,80 +1,95 @@
-"""docket quickstart: the engine and SQL layer on an embedded SQLite database.
+"""docket quickstart: map classes, then add, query, change and delete objects
+through a Session, on an embedded SQLite database.
 
 Run with:  python examples/quickstart.py
 """
 
-from docket import (
-    Column,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    func,
-    insert,
-    select,
-    update,
-)
+from __future__ import annotations
 
-metadata = MetaData()
+from typing import Optional
 
-users = Table(
-    "users",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("name", String(50), nullable=False),
-    Column("email", String(100)),
-)
+from docket import ForeignKey, String, create_engine, func, select
+from docket.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-addresses = Table(
-    "addresses",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("user_id", ForeignKey("users.id"), nullable=False),
-    Column("email", String(100), nullable=False),
-)
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(30))
+    fullname: Mapped[Optional[str]]
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, name={self.name!r}, fullname={self.fullname!r})"
+
+
+class Address(Base):
+    __tablename__ = "address"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_address: Mapped[str]
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+
+    def __repr__(self) -> str:
+        return f"Address(id={self.id!r}, email_address={self.email_address!r})"
 
 
 def main() -> None:
-    engine = create_engine("sqlite://")  # in-memory; try "sqlite:///quickstart.db"
-    metadata.create_all(engine)
+    engine = create_engine("sqlite://")        # in memory; try "sqlite:///quickstart.db"
+    Base.metadata.create_all(engine)
 
-    # engine.begin(): one transaction, committed at the end of the block
-    with engine.begin() as conn:
-        result = conn.execute(insert(users), {"name": "spongebob", "email": "sb@example.com"})
-        spongebob_id = result.inserted_primary_key[0]
-        conn.execute(
-            insert(users),
-            [{"name": "sandy", "email": "sandy@example.com"}, {"name": "patrick", "email": None}],
-        )
-        conn.execute(
-            insert(addresses),
-            [
-                {"user_id": spongebob_id, "email": "spongebob@bikini.bottom"},
-                {"user_id": spongebob_id, "email": "sb@krusty.krab"},
-            ],
-        )
+    # add objects: one INSERT batch per table at commit
+    with Session(engine) as session:
+        spongebob = User(name="spongebob", fullname="Spongebob Squarepants")
+        sandy = User(name="sandy", fullname="Sandy Cheeks")
+        patrick = User(name="patrick")
+        session.add_all([spongebob, sandy, patrick])
+        session.flush()                         # primary keys are assigned now
+        session.add_all([
+            Address(email_address="spongebob@sqlalchemy.org", user_id=spongebob.id),
+            Address(email_address="sandy@sqlalchemy.org", user_id=sandy.id),
+            Address(email_address="sandy@squirrelpower.org", user_id=sandy.id),
+        ])
+        session.commit()
 
-    with engine.connect() as conn:
-        # joins infer their ON clause from the foreign key
-        stmt = (
-            select(users.c.name, func.count(addresses.c.id).label("n"))
-            .select_from(users)
-            .outerjoin(addresses)
-            .group_by(users.c.name)
-            .order_by(users.c.name)
-        )
-        for row in conn.execute(stmt):
-            print(f"{row.name:10} {row.n} address(es)")
+    with Session(engine) as session:
+        # query objects
+        stmt = select(User).where(User.name.in_(["spongebob", "sandy"])).order_by(User.id)
+        for user in session.scalars(stmt):
+            print(user)
 
-        # a SAVEPOINT inside the connection's transaction
-        savepoint = conn.begin_nested()
-        conn.execute(update(users).where(users.c.name == "patrick").values(name="PATRICK"))
-        savepoint.rollback()
-        name = conn.scalar(select(users.c.name).where(users.c.email.is_(None)))
-        print("after rolling back the savepoint:", name)
-        conn.commit()
+        # join, aggregate
+        counts = session.execute(
+            select(User.name, func.count(Address.id))
+            .join(Address, Address.user_id == User.id)
+            .group_by(User.name)
+            .order_by(User.name)
+        ).all()
+        print("addresses per user:", counts)
+
+        # get() by primary key answers from the identity map without SQL
+        sandy = session.get(User, 2)
+        assert sandy is session.scalars(select(User).where(User.name == "sandy")).one()
+
+        # change an object: the session tracks it and UPDATEs at commit
+        sandy.fullname = "Sandy Squirrel"
+        print("dirty:", session.dirty)
+
+        # delete
+        patrick = session.scalars(select(User).where(User.name == "patrick")).one()
+        session.delete(patrick)
+        session.commit()
+
+        # a SAVEPOINT: roll back part of the work, keep the rest
+        with session.begin_nested() as savepoint:
+            session.add(User(name="squidward"))
+            savepoint.rollback()
+        session.commit()
+        print("users now:", session.scalars(select(User.name).order_by(User.id)).all())
 
 
 if __name__ == "__main__":
