@@ -28,6 +28,7 @@ __all__ = [
     "IntegrityError",
     "InterfaceError",
     "InternalError",
+    "InvalidArgumentError",
     "InvalidRequestError",
     "LoaderStrategyException",
     "MultipleResultsFound",
@@ -92,6 +93,12 @@ SQLAlchemyError = DocketError
 
 class ArgumentError(DocketError):
     """A function or constructor got an argument it cannot use."""
+
+
+class InvalidArgumentError(ArgumentError, TypeError):
+    """A function (``create_engine()``) got a keyword argument it does not
+    know.  Also a ``TypeError``, which is what SQLAlchemy raises there, so
+    ported ``except TypeError`` clauses keep working."""
 
 
 class NoSuchModuleError(ArgumentError):

@@ -593,9 +593,8 @@ def test_autocommit_execution_option_is_reset_on_return(engine: Any, items: Tabl
         conn.rollback()
     assert _names(engine, items) == ["durable"]
     with engine.connect() as conn:
-        if conn.connection.dbapi_connection is dbapi_conn:  # same pooled connection
-            assert conn.get_isolation_level() == engine.dialect.default_isolation_level
-        assert conn.get_isolation_level() != "AUTOCOMMIT"
+        assert conn.connection.dbapi_connection is dbapi_conn  # the same pooled connection
+        assert conn.get_isolation_level() == engine.dialect.default_isolation_level
         _add(conn, items, "undone")
         conn.rollback()
     assert _names(engine, items) == ["durable"]

@@ -169,6 +169,25 @@ def test_metadata_sorted_tables_uses_sort_tables() -> None:
     assert names(m.sorted_tables) == ["mom", "kid"]
 
 
+def test_metadata_sorted_tables_orders_independent_tables_by_name() -> None:
+    """Tables with no dependency between them come out by name, not by declaration
+    order; dependencies still win over names."""
+    m = MetaData()
+    for name in ("zeta", "alpha", "mid"):
+        Table(name, m, Column("id", Integer, primary_key=True))
+    Table("aardvark", m, Column("z_id", Integer, ForeignKey("zeta.id")))
+    assert names(m.sorted_tables) == ["alpha", "mid", "zeta", "aardvark"]
+
+
+def test_ddl_compiler_module_split_keeps_imports() -> None:
+    """DDLCompiler and its helpers live in sql.ddl_compiler and stay importable from sql.ddl."""
+    from docket.sql import ddl, ddl_compiler
+
+    for name in ("DDLCompiler", "constraint_name", "effective_type", "native_enum_types"):
+        assert getattr(ddl, name) is getattr(ddl_compiler, name), name
+        assert name in ddl.__all__
+
+
 # --- CREATE TABLE: representative schema -------------------------------------------
 
 
@@ -563,3 +582,32 @@ def test_ddl_elements_are_executable_markers() -> None:
     t = Table("t", MetaData(), Column("a", Integer))
     for el in (CreateTable(t), DropTable(t), DDL("x")):
         assert el.is_ddl is True
+
+
+# --- constraint order, server_default=func.now() -----------------------------------------
+
+
+def test_table_level_constraints_render_in_declaration_order(sqlite: SQLiteDialect) -> None:
+    """Table-level constraints appear in CREATE TABLE in the order they were declared
+    (not by column position or name), each with a creation-order number."""
+    m = MetaData()
+    uq_z = UniqueConstraint("b", name="uq_z")
+    ck = CheckConstraint("a > 0", name="ck_a")
+    uq_a = UniqueConstraint("a", name="uq_a")
+    t = Table("t", m, Column("a", Integer), Column("b", Integer), uq_z, ck, uq_a)
+    assert uq_z._creation_order < ck._creation_order < uq_a._creation_order
+    assert ddl(CreateTable(t), sqlite) == (
+        "CREATE TABLE t (\n\ta INTEGER,\n\tb INTEGER,\n"
+        "\tCONSTRAINT uq_z UNIQUE (b),\n"
+        "\tCONSTRAINT ck_a CHECK (a > 0),\n"
+        "\tCONSTRAINT uq_a UNIQUE (a)\n)"
+    )
+
+
+def test_server_default_now_on_each_dialect(sqlite: SQLiteDialect, pg: PGDialect) -> None:
+    """server_default=func.now() is DEFAULT (CURRENT_TIMESTAMP) on SQLite, DEFAULT now() on PG."""
+    m = MetaData()
+    t = Table("ev", m, Column("id", Integer, primary_key=True),
+              Column("at", sqltypes.DateTime, server_default=func.now()))
+    assert "at DATETIME DEFAULT (CURRENT_TIMESTAMP)" in ddl(CreateTable(t), sqlite)
+    assert "at TIMESTAMP WITHOUT TIME ZONE DEFAULT now()" in ddl(CreateTable(t), pg)

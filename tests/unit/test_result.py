@@ -825,3 +825,89 @@ def test_chunked_skips_empty_chunks() -> None:
 
     result: ChunkedIteratorResult[Any] = ChunkedIteratorResult(ResultMetaData(["x"]), chunks)
     assert result.scalars().all() == [1, 2]
+
+
+# ------------------------------------------------------- reference cycles, served aliases
+
+
+def test_dropped_unread_cursor_result_is_freed_by_refcount(conn: sqlite3.Connection) -> None:
+    """A CursorResult holds no reference to itself: dropping it unread frees it and
+    its cursor at once, with the garbage collector off."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        cursor = conn.execute("SELECT id FROM users")
+        result: CursorResult[Any] = CursorResult(ResultMetaData(["id"]), cursor)
+        result_ref, cursor_ref = weakref.ref(result), weakref.ref(cursor)
+        del result, cursor
+        assert result_ref() is None
+        assert cursor_ref() is None
+    finally:
+        gc.enable()
+
+
+def test_dropped_chunked_result_is_freed_by_refcount() -> None:
+    """ChunkedIteratorResult reads yield_per without a closure over itself."""
+    import gc
+    import weakref
+
+    sizes: list[int | None] = []
+
+    def chunks(size: int | None) -> Iterator[list[Any]]:
+        sizes.append(size)
+        yield [(1,), (2,)]
+
+    gc.disable()
+    try:
+        result: ChunkedIteratorResult[Any] = ChunkedIteratorResult(ResultMetaData(["x"]), chunks)
+        assert result.yield_per(5).all() == [(1,), (2,)] and sizes == [5]
+        ref = weakref.ref(result)
+        del result
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
+def test_served_column_objects_answer_lookups_while_alive() -> None:
+    """_serve makes another statement's column objects lookup keys of the cached
+    metadata's rows (mapping, in, scalars, columns, freeze), without a new Row
+    class; an entry goes away with its object."""
+    own, served = Col("n"), Col("n")
+    meta = ResultMetaData(["id", "n"], aliases={own: 1})
+    row_cls = meta._row_cls
+    meta._serve([None, served], [None, own])
+    assert meta._row_cls is row_cls and len(row_cls._served) == 1
+    row = IteratorResult(meta, [(1, "a")]).one()
+    assert row._mapping[served] == "a" and served in row._mapping
+    assert row._mapping[own] == "a"
+    assert IteratorResult(meta, [(1, "a")]).scalars(served).all() == ["a"]
+    narrowed = IteratorResult(meta, [(1, "a")]).columns(served)
+    assert narrowed.one()._mapping[served] == "a"
+    frozen = IteratorResult(meta, [(1, "a")]).freeze()
+    assert frozen().one()._mapping[served] == "a"
+    with pytest.raises(NoSuchColumnError):
+        IteratorResult(meta, [(1, "a")]).one()._mapping[Col("n")]
+
+
+def test_served_column_objects_are_held_weakly() -> None:
+    """A served object's entry is dropped when the object dies."""
+    own, served = Col("n"), Col("n")
+    meta = ResultMetaData(["n"], aliases={own: 0})
+    meta._serve([served], [own])
+    assert IteratorResult(meta, [("a",)]).one()._mapping[served] == "a"
+    assert len(meta._row_cls._served) == 1
+    del served
+    assert len(meta._row_cls._served) == 0
+
+
+def test_served_object_at_two_positions_is_ambiguous() -> None:
+    """One object served at two different positions raises rather than guess."""
+    a, b, twice = Col("a"), Col("b"), Col("t")
+    meta = ResultMetaData(["a", "b"], aliases={a: 0, b: 1})
+    meta._serve([twice, b], [a, b])
+    meta._serve([a, twice], [a, b])
+    row = IteratorResult(meta, [(1, 2)]).one()
+    with pytest.raises(InvalidRequestError, match="Ambiguous"):
+        row._mapping[twice]

@@ -618,6 +618,24 @@ def test_type_affinity_and_predicates() -> None:
     assert not t.is_datetime_like(t.String())
 
 
+def test_type_affinity_is_computed_once_per_class() -> None:
+    """The affinity is cached per type class: a new subclass is worked out on first
+    use (its own generic base), then served from the cache for every instance."""
+    from docket.sql import type_api
+
+    class Money(t.Numeric):
+        pass
+
+    assert Money not in type_api._AFFINITIES
+    assert Money(10, 2)._type_affinity is t.Numeric
+    assert type_api._AFFINITIES[Money] is t.Numeric
+    type_api._AFFINITIES[Money] = t.Integer  # proves later reads come from the cache
+    try:
+        assert Money()._type_affinity is t.Integer
+    finally:
+        type_api._AFFINITIES[Money] = t.Numeric
+
+
 def test_coerce_compared_value() -> None:
     """A literal keeps the column type when affinities match, else takes its own type."""
     col = t.BigInteger()

@@ -11,13 +11,9 @@ from docket import exc
 from docket.engine.base import Engine
 from docket.engine.pool import Pool, QueuePool, StaticPool
 from docket.engine.url import URL, make_url
+from docket.exc import InvalidArgumentError  # defined in exc; importable here too
 
 __all__ = ["InvalidArgumentError", "create_engine", "engine_from_config"]
-
-
-class InvalidArgumentError(exc.ArgumentError, TypeError):
-    """``create_engine()`` got a keyword it does not know.  Also a TypeError,
-    which is what SQLAlchemy raises here, so ported ``except`` clauses work."""
 
 
 def create_engine(
@@ -94,7 +90,7 @@ def create_engine(
     init_lock = threading.Lock()
 
     def connect() -> Any:
-        dbapi_conn = creator()  # type: ignore[misc]
+        dbapi_conn = creator()
         try:
             if not dialect._initialized:
                 with init_lock:

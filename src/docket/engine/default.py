@@ -83,6 +83,7 @@ class DefaultDialect(Dialect):
         return [], opts
 
     def connect(self, *cargs: Any, **cparams: Any) -> Any:
+        """Open a new DB-API connection."""
         return self.dbapi.connect(*cargs, **cparams)
 
     def on_connect(self, dbapi_connection: Any) -> None:
@@ -111,15 +112,19 @@ class DefaultDialect(Dialect):
         """Start a transaction (a no-op for drivers that begin implicitly)."""
 
     def do_commit(self, dbapi_connection: Any) -> None:
+        """Commit the DB-API connection's transaction."""
         dbapi_connection.commit()
 
     def do_rollback(self, dbapi_connection: Any) -> None:
+        """Roll back the DB-API connection's transaction."""
         dbapi_connection.rollback()
 
     def do_close(self, dbapi_connection: Any) -> None:
+        """Close a DB-API connection for good."""
         dbapi_connection.close()
 
     def do_ping(self, dbapi_connection: Any) -> bool:
+        """True if the connection answers (raises if it is dead; pre-ping)."""
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("SELECT 1")
@@ -129,6 +134,7 @@ class DefaultDialect(Dialect):
         return True
 
     def do_savepoint(self, connection: Connection, name: str) -> None:
+        """Emit SAVEPOINT (and the matching statements below) through ``connection``."""
         connection.exec_driver_sql(f"SAVEPOINT {self.quote(name)}")
 
     def do_rollback_to_savepoint(self, connection: Connection, name: str) -> None:
@@ -145,6 +151,7 @@ class DefaultDialect(Dialect):
         )
 
     def do_begin_twophase(self, connection: Connection, xid: Any) -> None:
+        """Two-phase commit hooks; this default says the dialect has none."""
         raise self._twophase_unsupported()
 
     def do_prepare_twophase(self, connection: Connection, xid: Any) -> None:
@@ -163,6 +170,7 @@ class DefaultDialect(Dialect):
 
     # -- execution ------------------------------------------------------------
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        """``cursor.execute``; dialects override for driver quirks."""
         cursor.execute(statement, parameters)
 
     def do_execute_no_params(self, cursor: Any, statement: str, context: Any = None) -> None:
@@ -171,6 +179,22 @@ class DefaultDialect(Dialect):
     def do_executemany(self, cursor: Any, statement: str, parameters: Any,
                        context: Any = None) -> None:
         cursor.executemany(statement, parameters)
+
+    def create_server_side_cursor(self, dbapi_connection: Any) -> Any:
+        """A cursor that fetches rows from the server in batches (dialects with
+        ``supports_server_side_cursors``)."""
+        raise NotImplementedError(f"The {self.name} dialect has no server-side cursors")
+
+    def do_executemany_returning(self, cursor: Any, statement: str, parameters: Any,
+                                 context: Any = None) -> list[Any]:
+        """Run a RETURNING statement once per parameter set and return every row,
+        in parameter order.  This default executes row by row; a dialect with
+        ``insert_executemany_returning`` overrides it with a batched form."""
+        rows: list[Any] = []
+        for params in parameters:
+            cursor.execute(statement, params)
+            rows.extend(cursor.fetchall())
+        return rows
 
     def is_disconnect(self, e: BaseException, connection: Any, cursor: Any) -> bool:
         """True when ``e`` means the connection is gone and must be replaced."""
@@ -187,9 +211,11 @@ class DefaultDialect(Dialect):
         return norm
 
     def set_isolation_level(self, dbapi_connection: Any, level: str) -> None:
+        """Put the DB-API connection at ``level`` (a name from ``isolation_levels``)."""
         raise NotImplementedError
 
     def get_isolation_level(self, dbapi_connection: Any) -> str:
+        """The level in effect on the DB-API connection (asks the database)."""
         raise NotImplementedError
 
     def reset_isolation_level(self, dbapi_connection: Any) -> None:
@@ -206,6 +232,7 @@ class DefaultDialect(Dialect):
     # -- catalog -----------------------------------------------------------------
     def has_table(self, connection: Connection, table_name: str,
                   schema: str | None = None) -> bool:
+        """Catalog queries used by DDL and the Inspector (dialects implement them)."""
         raise NotImplementedError
 
     def has_sequence(self, connection: Connection, sequence_name: str,

@@ -35,27 +35,27 @@ class Inspector:
 
     def get_table_names(self, schema: str | None = None) -> list[str]:
         """Names of the tables in ``schema`` (default: the default schema), sorted."""
-        return self._run(self.dialect.get_table_names, schema)  # type: ignore[no-any-return]
+        return self._run(self.dialect.get_table_names, schema)
 
     def has_table(self, table_name: str, schema: str | None = None) -> bool:
         """True if the table (or view) exists."""
-        return self._run(self.dialect.has_table, table_name, schema)  # type: ignore[no-any-return]
+        return self._run(self.dialect.has_table, table_name, schema)
 
     def has_sequence(self, sequence_name: str, schema: str | None = None) -> bool:
         """True if the sequence exists (always False where there are none)."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._run(
             self.dialect.has_sequence, sequence_name, schema)
 
     def has_index(self, table_name: str, index_name: str, schema: str | None = None) -> bool:
         """True if the index exists."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._run(
             self.dialect.has_index, table_name, index_name, schema)
 
     def get_foreign_keys(self, table_name: str,
                          schema: str | None = None) -> list[dict[str, Any]]:
         """The table's foreign keys as dicts: ``name``, ``constrained_columns``,
         ``referred_schema``, ``referred_table``, ``referred_columns``."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._run(
             self.dialect.get_foreign_keys, table_name, schema)
 
 

@@ -24,6 +24,7 @@ fetching from it then raises ``ResourceClosedError``.
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -288,8 +289,15 @@ class Result(_View[Row[_TP]]):
     returns_rows: bool = True
 
     def _init_view(self, metadata: ResultMetaData) -> None:
-        self._real = self
         self._set_meta(metadata)
+
+    # A result is its own source.  A property, not ``self._real = self``: that
+    # reference cycle would keep a dropped, unread result (and its cursor, or
+    # a server-side cursor's portal) alive until the garbage collector runs,
+    # instead of releasing it at once by reference counting.
+    @property
+    def _real(self) -> Result[Any]:  # type: ignore[override]
+        return self
 
     def _set_meta(self, metadata: ResultMetaData) -> None:
         self._meta = metadata
@@ -689,7 +697,8 @@ class ChunkedIteratorResult(_Source[_TP]):
                  on_close: Callable[[], Any] | None = None) -> None:
         self._init_view(metadata)
         self.chunks = chunks
-        self._fetcher = _ChunkFetcher(chunks, lambda: self._yield_per)
+        me = weakref.ref(self)  # not a closure over self: that would be a cycle
+        self._fetcher = _ChunkFetcher(chunks, lambda: getattr(me(), "_yield_per", None))
         self._on_close = on_close
 
     def _default_size(self) -> int | None:

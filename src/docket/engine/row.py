@@ -11,6 +11,10 @@ re-exports every public name here).
   Build one metadata per compiled statement and reuse it.
 * ``ResultMetaData._scalar_fns`` converts one column of raw rows without
   building a ``Row`` (what ``scalars().all()`` uses).
+* ``ResultMetaData._serve`` lets a metadata cached for one statement answer
+  ``row._mapping[col]`` for the column objects of another, equal-shaped
+  statement it serves, without building a new ``Row`` class per execution:
+  those objects go into the class's ``_served`` registry, held weakly.
 
 Pickling: a ``Row`` pickles by its keys and values and unpickles as a ``Row``
 with the same keys (aliases such as Column objects are dropped).
@@ -19,6 +23,7 @@ with the same keys (aliases such as Column objects are dropped).
 from __future__ import annotations
 
 import operator
+import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Generic, NoReturn, TypeVar
@@ -53,6 +58,10 @@ class Row(tuple[Any, ...], Generic[_TP]):
     _keymap: ClassVar[dict[Any, int | None]] = {}
     #: the column keys in order (duplicates kept).
     _keys: ClassVar[tuple[str, ...]] = ()
+    #: id(column object of a served statement) -> (weak ref to it, index or
+    #: None if ambiguous); see ``ResultMetaData._serve``.  Each class made by
+    #: a ResultMetaData has its own dict; this empty one is never written.
+    _served: ClassVar[dict[int, tuple[weakref.ref[Any], int | None]]] = {}
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -102,6 +111,25 @@ def _raise_ambiguous(key: Any, keys: Sequence[str]) -> NoReturn:
     )
 
 
+_MISSING: Any = object()
+
+
+def _served_index(served: dict[int, tuple[weakref.ref[Any], int | None]], key: Any) -> Any:
+    """The index a served statement's column object stands for, or ``_MISSING``."""
+    entry = served.get(id(key)) if served else None
+    if entry is None or entry[0]() is not key:
+        return _MISSING
+    return entry[1]
+
+
+def _forget(served: dict[int, tuple[weakref.ref[Any], int | None]], ident: int,
+            ref: weakref.ref[Any]) -> None:
+    """Weakref callback: drop a dead column object's entry (unless replaced)."""
+    entry = served.get(ident)
+    if entry is not None and entry[0] is ref:
+        served.pop(ident, None)
+
+
 class RowMapping(Mapping[Any, Any]):
     """A read-only ``Mapping`` view of a ``Row``, keyed by column key and alias.
 
@@ -118,10 +146,12 @@ class RowMapping(Mapping[Any, Any]):
         try:
             idx = row._keymap[key]
         except KeyError:
-            raise NoSuchColumnError(
-                f"Could not locate column in row for column {key!r}; the row's keys "
-                f"are {list(row._keys)!r}. Check the key or select that column."
-            ) from None
+            idx = _served_index(row._served, key)
+            if idx is _MISSING:
+                raise NoSuchColumnError(
+                    f"Could not locate column in row for column {key!r}; the row's keys "
+                    f"are {list(row._keys)!r}. Check the key or select that column."
+                ) from None
         except TypeError:  # unhashable key
             raise NoSuchColumnError(
                 f"Row mapping keys must be column keys or column objects, not {key!r}."
@@ -132,7 +162,8 @@ class RowMapping(Mapping[Any, Any]):
 
     def __contains__(self, key: object) -> bool:
         try:
-            return key in self._row._keymap
+            return key in self._row._keymap or (
+                _served_index(self._row._served, key) is not _MISSING)
         except TypeError:
             return False
 
@@ -170,7 +201,7 @@ def _row_class(keys: tuple[str, ...], keymap: dict[Any, int | None],
     cls = _ROW_CLASSES.get(sig)
     if cls is None:
         ns: dict[str, Any] = {"__slots__": (), "_keymap": keymap, "_keys": keys,
-                              "__module__": __name__, "__qualname__": "Row"}
+                              "_served": {}, "__module__": __name__, "__qualname__": "Row"}
         # Fast ``row.name``: a C-level property per unambiguous key that does not
         # shadow a tuple/Row attribute; everything else goes through __getattr__.
         for key, idx in keymap.items():
@@ -298,6 +329,13 @@ class ResultMetaData:
         try:
             idx = self._keymap[key]
         except (KeyError, TypeError):
+            idx = _MISSING
+        if idx is _MISSING:
+            try:
+                idx = _served_index(self._row_cls._served, key)
+            except TypeError:
+                pass
+        if idx is _MISSING:
             raise NoSuchColumnError(
                 f"Could not locate column {key!r} in the result; its columns are "
                 f"{list(self.keys)!r}. Check the key or select that column."
@@ -310,7 +348,7 @@ class ResultMetaData:
         """Metadata for the given output columns, still reading the raw source."""
         procs = self.processors
         aliases: dict[Hashable, int] = {}
-        for obj, i in (self._aliases or {}).items():
+        for obj, i in self._all_aliases().items():
             if i in indexes:
                 aliases[obj] = indexes.index(i)
         new = ResultMetaData.__new__(ResultMetaData)
@@ -321,7 +359,38 @@ class ResultMetaData:
 
     def _for_freeze(self) -> ResultMetaData:
         """Same keys and aliases, no processors, reading already-converted rows."""
-        return ResultMetaData(self.keys, None, self._aliases)
+        return ResultMetaData(self.keys, None, self._all_aliases() or None)
+
+    def _all_aliases(self) -> dict[Hashable, int]:
+        """The aliases plus the live, unambiguous served column objects."""
+        aliases: dict[Hashable, int] = dict(self._aliases or {})
+        for ref, i in list(self._row_cls._served.values()):
+            obj = ref()
+            if obj is not None and i is not None:
+                aliases.setdefault(obj, i)
+        return aliases
+
+    def _serve(self, objs: Sequence[Any], own: Sequence[Any]) -> None:
+        """Make the column objects ``objs`` of a statement this metadata
+        serves (equal in shape to the one it was built for, whose objects
+        are ``own``) valid lookup keys for its rows.
+
+        They are held weakly: an entry lives as long as its object, which is
+        as long as anyone can look a row up by it.  An object served at two
+        different positions becomes ambiguous (looking it up raises).
+        """
+        served = self._row_cls._served
+        for i, (obj, mine) in enumerate(zip(objs, own)):
+            if obj is mine or obj is None:
+                continue
+            ident = id(obj)
+            entry = served.get(ident)
+            if entry is not None and entry[0]() is obj:
+                if entry[1] != i:
+                    served[ident] = (entry[0], None)
+                continue
+            ref = weakref.ref(obj, partial(_forget, served, ident))
+            served[ident] = (ref, i)
 
     def _scalar_fns(self, index: int) -> tuple[Processor, Callable[[list[Any]], list[Any]]]:
         """(raw -> value, raw list -> value list) for one column; builds no Row."""

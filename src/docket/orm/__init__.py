@@ -1,6 +1,10 @@
-"""The ORM: mapping, Session, relationships, loading."""
+"""The ORM: mapping, Session, relationships, loading.
 
-from docket.orm import exc
+Public names follow SQLAlchemy 2.0's ``sqlalchemy.orm``; ``ObjectState`` (an
+enum of the lifecycle states, ``inspect(obj).status``) is docket's own.
+"""
+
+from docket.orm import attributes, exc
 from docket.orm.attributes import InstrumentedAttribute, QueryableAttribute
 from docket.orm.decl import (
     DeclarativeBase,
@@ -8,12 +12,24 @@ from docket.orm.decl import (
     DynamicMapped,
     Mapped,
     WriteOnlyMapped,
+    clear_mappers,
+    configure_mappers,
     declarative_base,
     declared_attr,
     registry,
 )
+from docket.orm.maker import sessionmaker
 from docket.orm.mapper import Mapper, class_mapper, object_mapper
-from docket.orm.properties import ColumnProperty, column_property, deferred, mapped_column
+from docket.orm.properties import (
+    ColumnProperty,
+    MappedColumn,
+    MapperProperty,
+    column_property,
+    deferred,
+    mapped_column,
+)
+from docket.orm.query import Query
+from docket.orm.scoping import scoped_session
 from docket.orm.session import (
     Session,
     close_all_sessions,
@@ -21,16 +37,18 @@ from docket.orm.session import (
     make_transient_to_detached,
     object_session,
 )
-from docket.orm.state import InstanceState, ObjectState
+from docket.orm.state import AttributeState, InstanceState, ObjectState
 from docket.orm.transaction import SessionTransaction, SessionTransactionOrigin
 from docket.orm.util import identity_key, was_deleted
 
 __all__ = [
-    "ColumnProperty", "DeclarativeBase", "DeclarativeBaseNoMeta", "DynamicMapped",
-    "InstanceState", "InstrumentedAttribute", "Mapped", "Mapper", "ObjectState",
-    "QueryableAttribute", "Session", "SessionTransaction", "SessionTransactionOrigin",
-    "WriteOnlyMapped", "class_mapper", "close_all_sessions", "column_property",
-    "declarative_base", "declared_attr", "deferred", "exc", "identity_key", "make_transient",
-    "make_transient_to_detached", "mapped_column", "object_mapper", "object_session",
-    "registry", "was_deleted",
+    "AttributeState", "ColumnProperty", "DeclarativeBase", "DeclarativeBaseNoMeta",
+    "DynamicMapped", "InstanceState", "InstrumentedAttribute", "Mapped", "MappedColumn",
+    "Mapper", "MapperProperty", "ObjectState", "Query", "QueryableAttribute", "Session",
+    "SessionTransaction", "SessionTransactionOrigin", "WriteOnlyMapped", "attributes",
+    "class_mapper", "clear_mappers", "close_all_sessions", "column_property",
+    "configure_mappers", "declarative_base", "declared_attr", "deferred", "exc",
+    "identity_key", "make_transient", "make_transient_to_detached", "mapped_column",
+    "object_mapper", "object_session", "registry", "scoped_session", "sessionmaker",
+    "was_deleted",
 ]

@@ -13,15 +13,21 @@ How mapped attributes are instrumented (the hot path; DESIGN.md):
   setter records the committed value only on the first change since the last
   load/flush, then marks the state modified -- so history costs nothing for
   untouched attributes and flush costs O(changed objects).
+* **Classes with their own ``__setattr__``** (or inheriting one from an
+  unmapped base) keep it: their attributes become *data* descriptors
+  (:class:`_DataInstrumentedAttribute`) so that the user's method, ending in
+  ``super().__setattr__``, still reaches the history-recording setter.  Only
+  such classes pay a descriptor call on reads.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from docket import exc
-from docket.orm.state import NO_VALUE, STATE_KEY, InstanceState, instance_state
+from docket.orm.state import EXPIRED, NO_VALUE, STATE_KEY, InstanceState, instance_state
 from docket.sql.elements import ColumnElement
 
 if TYPE_CHECKING:
@@ -30,6 +36,11 @@ if TYPE_CHECKING:
 __all__ = [
     "History",
     "InstrumentedAttribute",
+    "NO_VALUE",
+    "PASSIVE_NO_FETCH",
+    "PASSIVE_NO_INITIALIZE",
+    "PASSIVE_OFF",
+    "PassiveFlag",
     "QueryableAttribute",
     "del_attribute",
     "flag_dirty",
@@ -43,9 +54,31 @@ __all__ = [
 ]
 
 
+class PassiveFlag(enum.IntFlag):
+    """What an attribute read for history may do (SQLAlchemy's names)."""
+
+    NO_CHANGE = 0
+    #: run loader callables (lazy/deferred/expired loads)
+    CALLABLES_OK = 1
+    #: emit SQL to load a value
+    SQL_OK = 2
+
+
+#: load the value if needed (the default of ``get_history``)
+PASSIVE_OFF = PassiveFlag.CALLABLES_OK | PassiveFlag.SQL_OK
+#: never load: an unloaded attribute has empty history
+PASSIVE_NO_INITIALIZE = PassiveFlag.NO_CHANGE
+#: load from memory only, never emit SQL
+PASSIVE_NO_FETCH = PassiveFlag.CALLABLES_OK
+
+
 class History(NamedTuple):
     """An attribute's change since it was loaded: ``added`` (new value),
-    ``unchanged`` (value loaded and not changed), ``deleted`` (value replaced)."""
+    ``unchanged`` (value loaded and not changed), ``deleted`` (value replaced).
+
+    Populated entries are lists, empty ones ``()``, as in SQLAlchemy:
+    ``History(added=['new'], unchanged=(), deleted=['old'])``.
+    """
 
     added: tuple[Any, ...] | list[Any]
     unchanged: tuple[Any, ...] | list[Any]
@@ -107,15 +140,15 @@ class QueryableAttribute:
 
     @property
     def info(self) -> dict[str, Any]:
-        return self.property.info  # type: ignore[no-any-return]
+        return self.property.info
 
     def _op(self, name: str, *args: Any) -> Any:
         return getattr(self.__clause_element__(), name)(*args)
 
-    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Any:
         return self.property._compare("__eq__", self, other)
 
-    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Any:
         return self.property._compare("__ne__", self, other)
 
     def __lt__(self, other: Any) -> Any:
@@ -195,6 +228,49 @@ class InstrumentedAttribute(QueryableAttribute):
     """The descriptor placed on a mapped class for each mapped attribute."""
 
 
+class _DataInstrumentedAttribute(InstrumentedAttribute):
+    """A mapped attribute on a class with a user-defined ``__setattr__``: a
+    data descriptor, so ``object.__setattr__`` (reached through the user's
+    ``super().__setattr__``) records history too."""
+
+    def __init__(self, class_: type, key: str, prop: Any, mapper: Mapper,
+                 setter: Callable[[Any, Any], None] | None,
+                 deleter: Callable[[Any], None] | None) -> None:
+        super().__init__(class_, key, prop, mapper)
+        self._set = setter
+        self._del = deleter
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.key]
+        except KeyError:
+            return self.property._get_missing(obj, self.key)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if self._set is None:
+            raise AttributeError(f"{type(obj).__name__}.{self.key} can't be set")
+        self._set(obj, value)
+
+    def __delete__(self, obj: Any) -> None:
+        if self._del is None:
+            raise AttributeError(f"{type(obj).__name__}.{self.key} can't be deleted")
+        self._del(obj)
+
+
+def has_user_setattr(cls: type) -> bool:
+    """True when ``cls`` has a ``__setattr__``/``__delattr__`` of its own (or
+    from an unmapped base) that docket's instrumentation must not replace."""
+    for name, default in (("__setattr__", object.__setattr__),
+                          ("__delattr__", object.__delattr__)):
+        fn = getattr(cls, name)
+        base = getattr(fn, "_docket_base", fn) if getattr(fn, "_docket_setattr", False) else fn
+        if base is not default:
+            return True
+    return False
+
+
 # --- setters (installed in the mapped class's __setattr__ table) ----------------------
 
 
@@ -222,17 +298,27 @@ def make_scalar_setter(key: str) -> Callable[[Any, Any], None]:
 
 
 def make_scalar_deleter(key: str) -> Callable[[Any], None]:
+    """A deleter for column attribute ``key``: records history and leaves
+    None (written as NULL at the next flush)."""
+
     def del_scalar(obj: Any) -> None:
         d = obj.__dict__
-        state = instance_state(obj)
+        state = d.get(STATE_KEY)
+        if state is None:
+            state = instance_state(obj)
         if key not in d:
-            raise AttributeError(f"{type(obj).__name__}.{key} has no value to delete")
+            expired = state._expired_attributes
+            if not (state.flags & EXPIRED or (expired and key in expired)):
+                raise AttributeError(
+                    f"{type(obj).__name__}.{key} has no value to delete (it was never set "
+                    "or loaded)"
+                )
         committed = state.committed_state
-        if committed is None or key not in committed:
-            if committed is None:
-                state.committed_state = committed = {}
-            committed[key] = d[key]
-        d[key] = None  # the column is written as NULL at the next flush
+        if committed is None:
+            state.committed_state = committed = {}
+        if key not in committed:
+            committed[key] = d.get(key, NO_VALUE)
+        d[key] = None
         if not state.modified:
             state._modified_event()
 
@@ -244,11 +330,11 @@ def install_setattr(cls: type, setters: dict[str, Callable[[Any, Any], None]],
     """Give ``cls`` a ``__setattr__``/``__delattr__`` that route mapped keys
     through ``setters``/``deleters`` and everything else to the class's
     previous implementation."""
-    base_set = cls.__setattr__
-    base_del = cls.__delattr__
+    base_set: Any = cls.__setattr__
+    base_del: Any = cls.__delattr__
     if getattr(base_set, "_docket_setattr", False):
-        base_set = base_set._docket_base  # type: ignore[attr-defined]
-        base_del = base_del._docket_base  # type: ignore[attr-defined]
+        base_set = base_set._docket_base
+        base_del = base_del._docket_base
     get_setter = setters.get
     get_deleter = deleters.get
 
@@ -266,9 +352,10 @@ def install_setattr(cls: type, setters: dict[str, Callable[[Any, Any], None]],
         else:
             deleter(self)
 
+    fn: Any
     for fn, base in ((__setattr__, base_set), (__delattr__, base_del)):
-        fn._docket_setattr = True  # type: ignore[attr-defined]
-        fn._docket_base = base  # type: ignore[attr-defined]
+        fn._docket_setattr = True
+        fn._docket_base = base
         fn.__qualname__ = f"{cls.__qualname__}.{fn.__name__}"
     cls.__setattr__ = __setattr__  # type: ignore[method-assign,assignment]
     cls.__delattr__ = __delattr__  # type: ignore[method-assign,assignment]
@@ -278,104 +365,195 @@ def install_setattr(cls: type, setters: dict[str, Callable[[Any, Any], None]],
 
 
 def _values_equal(a: Any, b: Any) -> bool:
+    """Equality for history: only a plain ``True`` from ``==`` counts (a SQL
+    expression compared to a value is a change)."""
     if a is b:
         return True
     if a is NO_VALUE or b is NO_VALUE:
         return False
     try:
-        return bool(a == b)
+        return (a == b) is True
     except Exception:
         return False
 
 
-def get_state_history(state: InstanceState, key: str) -> History:
-    prop = state.mapper.attrs.get(key)
-    if prop is not None and hasattr(prop, "_history"):
-        return prop._history(state)  # type: ignore[no-any-return]
-    d = state.dict
-    current = d.get(key, NO_VALUE)
+def _scalar_history(state: InstanceState, key: str, current: Any) -> History:
+    """History of a scalar attribute whose current value is ``current``
+    (NO_VALUE: none).  The committed value recorded at the first change is
+    the reference; NO_VALUE there means "had no value" and is not reported
+    as deleted."""
     committed = state.committed_state
     if committed is None or key not in committed:
-        return History((), [current] if current is not NO_VALUE else (), ())
+        return HISTORY_BLANK if current is NO_VALUE else History((), [current], ())
     original = committed[key]
-    if _values_equal(original, current):
-        return History((), [current] if current is not NO_VALUE else (), ())
-    return History(
-        [current] if current is not NO_VALUE else (),
-        (),
-        [original] if original is not NO_VALUE else (),
-    )
+    if current is not NO_VALUE and _values_equal(current, original):
+        return History((), [current], ())
+    deleted: Any = () if original is NO_VALUE else [original]
+    if current is NO_VALUE:
+        return History((), (), deleted)
+    return History([current], (), deleted)
 
 
-def get_history(obj: Any, key: str, passive: Any = None) -> History:
-    """The change history of ``obj.<key>`` since it was loaded or flushed."""
-    return get_state_history(instance_state(obj), key)
+def get_state_history(state: InstanceState, key: str,
+                      passive: int = PASSIVE_OFF) -> History:
+    """History of ``key`` on ``state``; with ``PASSIVE_OFF`` an unloaded
+    attribute of a persistent object is loaded first.
+
+    Raises:
+        InvalidRequestError: ``key`` is not a mapped attribute.
+        DetachedInstanceError: loading was needed on a detached object.
+    """
+    prop = state.mapper._props.get(key)
+    if prop is None:
+        _check_key(state, key)
+    if hasattr(prop, "_history"):
+        return prop._history(state, passive)  # type: ignore[union-attr]
+    obj = state()
+    d = obj.__dict__ if obj is not None else {}
+    if key in d:
+        return _scalar_history(state, key, d[key])
+    committed = state.committed_state
+    if (committed is None or key not in committed) and passive & PassiveFlag.SQL_OK and (
+        obj is not None and state.ident is not None
+    ):
+        prop._get_missing(obj, key)  # type: ignore[union-attr]
+        return _scalar_history(state, key, d.get(key, NO_VALUE))
+    return _scalar_history(state, key, NO_VALUE)
+
+
+def get_history(obj: Any, key: str, passive: int = PASSIVE_OFF) -> History:
+    """The change history of ``obj.<key>`` since it was loaded or flushed.
+
+    Args:
+        obj: a mapped object.
+        key: a mapped attribute name.
+        passive: ``PASSIVE_OFF`` (default) loads an unloaded attribute of a
+            persistent object; ``PASSIVE_NO_INITIALIZE`` never loads.
+
+    Raises:
+        UnmappedInstanceError: ``obj`` is not a mapped object.
+        InvalidRequestError: ``key`` is not a mapped attribute.
+    """
+    return get_state_history(instance_state(obj), key, passive)
 
 
 def _check_key(state: InstanceState, key: str) -> None:
-    if key not in state.mapper.attrs:
+    if key not in state.mapper._props:
         raise exc.InvalidRequestError(
-            f"{state.mapper.class_.__name__} has no mapped attribute {key!r}"
+            f"{state.mapper.class_.__name__} has no mapped attribute {key!r}; mapped "
+            f"attributes are {sorted(state.mapper._props)}."
         )
 
 
 def flag_modified(obj: Any, key: str) -> None:
     """Mark ``obj.<key>`` changed (e.g. after mutating a JSON value in place),
-    so the next flush writes it.
+    so the next flush writes it.  Its history then shows the current value
+    as added.
 
     Raises:
-        InvalidRequestError: the attribute is not loaded on the object.
+        InvalidRequestError: ``key`` is not mapped, or has no value on the
+            object (load or set it first).
     """
     state = instance_state(obj)
     _check_key(state, key)
-    if key not in state.dict:
+    if key not in obj.__dict__:
         raise exc.InvalidRequestError(
             f"Can't flag attribute {key!r} modified; it's not present in the object state "
-            "(load or set it first)."
+            f"of {type(obj).__name__} (load or set it first)."
         )
+    committed = state.committed_state
+    if committed is None:
+        state.committed_state = committed = {}
+    committed.setdefault(key, NO_VALUE)
     state._modified_event()
-    assert state.committed_state is not None
-    state.committed_state.setdefault(key, NO_VALUE)
 
 
 def flag_dirty(obj: Any) -> None:
-    """Mark ``obj`` dirty without changing an attribute (flush events fire for it)."""
+    """Mark ``obj`` dirty without changing an attribute: it appears in
+    ``session.dirty`` and flush events fire for it, though no UPDATE is
+    emitted unless an attribute changed."""
     instance_state(obj)._modified_event()
 
 
 def set_committed_value(obj: Any, key: str, value: Any) -> None:
-    """Set ``obj.<key>`` as if loaded from the database: no history, no UPDATE."""
+    """Set ``obj.<key>`` as if loaded from the database: no history, no UPDATE.
+
+    Raises:
+        InvalidRequestError: ``key`` is not a mapped attribute.
+    """
     state = instance_state(obj)
     _check_key(state, key)
-    prop = state.mapper.attrs[key]
+    prop = state.mapper._props[key]
     if hasattr(prop, "_set_committed"):
         prop._set_committed(state, value)
         return
-    state.dict[key] = value
-    if state.committed_state is not None:
-        state.committed_state.pop(key, None)
-    if state.expired_attributes:
-        state.expired_attributes.discard(key)
+    obj.__dict__[key] = value
+    committed = state.committed_state
+    if committed is not None:
+        committed.pop(key, None)
+    expired = state._expired_attributes
+    if expired:
+        expired.discard(key)
 
 
 def set_attribute(obj: Any, key: str, value: Any) -> None:
-    """Set an attribute with history and events, as ``setattr`` would."""
-    setattr(obj, key, value)
+    """Set a mapped attribute with history, bypassing any user-defined
+    ``__setattr__`` or property of the class (as SQLAlchemy's does).
+
+    Raises:
+        InvalidRequestError: ``key`` is not a mapped attribute.
+    """
+    state = instance_state(obj)
+    setter = state.mapper._setters.get(key)
+    if setter is None:
+        _check_key(state, key)
+        raise AttributeError(f"{type(obj).__name__}.{key} can't be set")
+    setter(obj, value)
 
 
 def get_attribute(obj: Any, key: str) -> Any:
-    """Get an attribute, loading it if needed, as ``getattr`` would."""
-    return getattr(obj, key)
+    """Get a mapped attribute, loading it if needed.
+
+    Raises:
+        InvalidRequestError: ``key`` is not a mapped attribute.
+    """
+    state = instance_state(obj)
+    _check_key(state, key)
+    d = obj.__dict__
+    if key in d:
+        return d[key]
+    return state.mapper._props[key]._get_missing(obj, key)  # type: ignore[attr-defined]
 
 
 def del_attribute(obj: Any, key: str) -> None:
-    """Delete an attribute with history, as ``delattr`` would."""
-    delattr(obj, key)
+    """Delete a mapped attribute's value with history (the column is written
+    as NULL at the next flush).
+
+    Raises:
+        InvalidRequestError: ``key`` is not a mapped attribute.
+        AttributeError: the attribute has no value.
+    """
+    state = instance_state(obj)
+    _check_key(state, key)
+    deleter = state.mapper._props[key]._deleter()
+    if deleter is None:
+        raise AttributeError(f"{type(obj).__name__}.{key} can't be deleted")
+    deleter(obj)
 
 
 def init_collection(obj: Any, key: str) -> Any:
-    """Initialise an empty collection for a relationship attribute and return it."""
-    state = instance_state(obj)
-    prop = state.mapper.attrs[key]
-    return prop._init_collection(state)  # type: ignore[attr-defined]
+    """Initialise an empty collection for a relationship attribute and return it.
 
+    Raises:
+        InvalidRequestError: ``key`` is not a collection attribute.
+    """
+    state = instance_state(obj)
+    _check_key(state, key)
+    prop = state.mapper._props[key]
+    init = getattr(prop, "_init_collection", None)
+    if init is None:
+        raise exc.InvalidRequestError(
+            f"{type(obj).__name__}.{key} is not a collection (relationship) attribute; "
+            "init_collection() applies to collections only."
+        )
+    return init(state)

@@ -5,7 +5,17 @@ and ``Column`` attributes become table columns (type and nullability taken
 from the ``Mapped[...]`` annotation where not given), relationships and
 column properties become mapper properties, ``__tablename__`` /
 ``__table_args__`` / ``__table__`` / ``__mapper_args__`` configure the table
-and mapper.  Columns declared on mixins are copied into each mapped subclass.
+and mapper.  Columns declared on mixins (and ``declared_attr`` results) are
+made afresh for each mapped subclass.
+
+Column order follows SQLAlchemy: the class's own columns, then those of its
+mixins / bases in MRO order, stably re-sorted by ``mapped_column(sort_order=)``.
+Annotation types resolve through the registry's ``type_annotation_map`` (also
+keyed by ``Annotated[...]`` forms), then the defaults; ``Annotated[T,
+mapped_column(...)]`` contributes column arguments; string annotations
+(``from __future__ import annotations``) are evaluated in the class's module.
+Deliberate leniency: non-``Mapped`` annotations are ignored rather than
+rejected (SQLAlchemy requires ``__allow_unmapped__`` for them).
 """
 
 from __future__ import annotations
@@ -13,16 +23,17 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import enum
-import itertools
 import re
 import sys
 import types
 import typing
 import uuid
+import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
 from docket import exc
+from docket.orm.exc import MappedAnnotationError
 from docket.orm.mapper import Mapper
 from docket.orm.properties import ColumnProperty, MappedColumn, MapperProperty
 from docket.orm.state import STATE_KEY, InstanceState
@@ -35,6 +46,8 @@ __all__ = [
     "DynamicMapped",
     "Mapped",
     "WriteOnlyMapped",
+    "clear_mappers",
+    "configure_mappers",
     "declarative_base",
     "declared_attr",
     "registry",
@@ -112,8 +125,6 @@ _DEFAULT_TYPE_MAP: dict[Any, Any] = {
     uuid.UUID: sqltypes.Uuid,
 }
 
-_creation = itertools.count()
-
 
 class registry:
     """A collection of mapped classes sharing a MetaData and a name registry
@@ -135,6 +146,7 @@ class registry:
         self.constructor = constructor if constructor is not None else _declarative_constructor
         self._mappers: list[Mapper] = []
         self._configured = True
+        _registries.add(self)
 
     @property
     def mappers(self) -> frozenset[Mapper]:
@@ -145,25 +157,54 @@ class registry:
 
     # -- mapping ---------------------------------------------------------------------
     def map_imperatively(self, class_: type, local_table: Any = None, **kw: Any) -> Mapper:
-        """Map a plain class to an existing Table (classical mapping)."""
+        """Map a plain class to an existing Table (imperative / classical
+        mapping).  The class keeps its own ``__init__``.
+
+        Args:
+            class_: the class to map.
+            local_table: the Table.
+            **kw: Mapper arguments: ``properties={"attr": column or
+                column_property(...)}``, ``primary_key``, ``version_id_col``,
+                ``eager_defaults``, ``include_properties``, ``exclude_properties``,
+                ``column_prefix``.
+
+        Raises:
+            ArgumentError: the class is already mapped, the table has no
+                primary key, or an argument is unknown.
+        """
         mapper = Mapper(class_, local_table, registry=self, **kw)
         self._register(class_, mapper)
         return mapper
 
     def mapped(self, cls: type[_T]) -> type[_T]:
-        """Class decorator: map ``cls`` declaratively without a base class."""
+        """Class decorator: map ``cls`` declaratively without a base class.
+        A class without its own ``__init__`` gets the keyword constructor.
+
+        Raises:
+            ArgumentError: the class is already mapped or can't be mapped.
+        """
+        if "__mapper__" in cls.__dict__:
+            raise exc.ArgumentError(
+                f"Class {cls.__name__!r} already has a primary mapper defined; a class can "
+                "be mapped only once."
+            )
         if "__init__" not in cls.__dict__:
-            cls.__init__ = self.constructor  # type: ignore[misc]
+            cls.__init__ = self.constructor  # type: ignore[method-assign]
         _map_declaratively(self, cls)
         return cls
 
     def map_declaratively(self, cls: type) -> Mapper:
-        return _map_declaratively(self, cls)
+        """Map ``cls`` declaratively (like ``mapped``) and return its Mapper."""
+        mapper = _map_declaratively(self, cls)
+        if mapper is None:
+            raise exc.ArgumentError(f"Class {cls.__name__!r} is __abstract__; nothing to map.")
+        return mapper
 
     def generate_base(self, mapper: Any = None, cls: type = object, name: str = "Base",
                       metaclass: type = type) -> Any:
         """A declarative base class bound to this registry."""
-        return types.new_class(name, (DeclarativeBase,), {}, lambda ns: ns.update(
+        bases = (DeclarativeBase,) if cls is object else (cls, DeclarativeBase)
+        return types.new_class(name, bases, {}, lambda ns: ns.update(
             {"registry": self, "metadata": self.metadata}))
 
     def _register(self, cls: type, mapper: Mapper) -> None:
@@ -199,16 +240,43 @@ class registry:
             raise
 
     def dispose(self, cascade: bool = False) -> None:
+        """Un-map every class of this registry: instrumented attributes, the
+        installed ``__setattr__``/``__delattr__`` and ``__mapper__`` go away
+        (``__table__`` and the MetaData stay)."""
         for mapper in self._mappers:
             cls = mapper.class_
             for key in list(mapper._props):
                 if key in cls.__dict__:
                     delattr(cls, key)
-            for name in ("__mapper__",):
+            for name in ("__setattr__", "__delattr__"):
+                if getattr(cls.__dict__.get(name), "_docket_setattr", False):
+                    delattr(cls, name)
+            for name in ("__mapper__", "__clause_element__"):
                 if name in cls.__dict__:
                     delattr(cls, name)
         self._mappers.clear()
         self._class_registry.clear()
+
+
+#: every live registry, for configure_mappers() / clear_mappers()
+_registries: weakref.WeakSet[registry] = weakref.WeakSet()
+
+
+def configure_mappers() -> None:
+    """Resolve the late references (relationship targets by name) of every
+    mapper of every registry now, instead of at first use.
+
+    Raises:
+        InvalidRequestError: a reference can't be resolved.
+    """
+    for reg in list(_registries):
+        reg.configure()
+
+
+def clear_mappers() -> None:
+    """Un-map every mapped class of every registry (mainly for tests)."""
+    for reg in list(_registries):
+        reg.dispose()
 
 
 def _declarative_constructor(self: Any, **kwargs: Any) -> None:
@@ -260,7 +328,7 @@ class DeclarativeBase:
         else:
             _map_declaratively(cls.registry, cls)
 
-    __init__ = _declarative_constructor  # type: ignore[assignment]
+    __init__ = _declarative_constructor
     _docket_base_class = True
 
 
@@ -270,24 +338,43 @@ class DeclarativeBaseNoMeta(DeclarativeBase):
     _docket_base_class = True
 
 
-def declarative_base(*, metadata: MetaData | None = None, cls: type = object,
-                     name: str = "Base", type_annotation_map: dict[Any, Any] | None = None,
-                     **kw: Any) -> Any:
-    """Legacy-style factory for a declarative base class."""
-    reg = registry(metadata=metadata, type_annotation_map=type_annotation_map)
+def declarative_base(*, metadata: MetaData | None = None, mapper: Any = None,
+                     cls: type = object, name: str = "Base",
+                     class_registry: dict[str, Any] | None = None,
+                     type_annotation_map: dict[Any, Any] | None = None,
+                     constructor: Callable[..., None] | None = None,
+                     metaclass: type = type) -> Any:
+    """Legacy-style factory for a declarative base class (prefer subclassing
+    :class:`DeclarativeBase`).
+
+    Args:
+        metadata: the MetaData for the tables (default: a new one).
+        cls: a class to use as the base's first base class (for shared methods).
+        name: the base class's name.
+        class_registry: name -> class dict used to resolve string references.
+        type_annotation_map: Python type -> column type overrides.
+        constructor: the ``__init__`` given to mapped classes.
+    """
+    reg = registry(metadata=metadata, class_registry=class_registry,
+                   type_annotation_map=type_annotation_map, constructor=constructor)
+    namespace: dict[str, Any] = {"registry": reg, "metadata": reg.metadata}
+    if constructor is not None:
+        namespace["__init__"] = constructor
     bases = (DeclarativeBase,) if cls is object else (cls, DeclarativeBase)
-    return types.new_class(name, bases, {}, lambda ns: ns.update(
-        {"registry": reg, "metadata": reg.metadata}))
+    return types.new_class(name, bases, {}, lambda ns: ns.update(namespace))
 
 
 def _setup_base(cls: type) -> None:
+    """Give a new declarative base its registry (the one named by a
+    ``registry`` class attribute, else a new one built from ``metadata`` and
+    ``type_annotation_map``) and its ``metadata``."""
     reg = cls.__dict__.get("registry")
+    type_map = cls.__dict__.get("type_annotation_map")
     if not isinstance(reg, registry):
-        reg = registry(
-            metadata=cls.__dict__.get("metadata"),
-            type_annotation_map=cls.__dict__.get("type_annotation_map"),
-        )
+        reg = registry(metadata=cls.__dict__.get("metadata"), type_annotation_map=type_map)
         cls.registry = reg  # type: ignore[attr-defined]
+    elif type_map:
+        reg.update_type_annotation_map(type_map)
     cls.metadata = reg.metadata  # type: ignore[attr-defined]
 
 
@@ -295,9 +382,14 @@ def _setup_base(cls: type) -> None:
 
 
 class _Annotation:
-    """What a ``Mapped[...]`` annotation says about an attribute."""
+    """What a ``Mapped[...]`` annotation says about an attribute.
 
-    __slots__ = ("kind", "inner", "optional", "collection", "target")
+    ``inner`` is the type inside ``Mapped[...]`` with ``Optional`` removed
+    (possibly ``Annotated[...]``); ``target`` the related class (name) for
+    relationships; ``column`` a ``mapped_column()`` found in ``Annotated``.
+    """
+
+    __slots__ = ("kind", "inner", "optional", "collection", "target", "column")
 
     def __init__(self, kind: type, inner: Any, optional: bool) -> None:
         self.kind = kind
@@ -305,6 +397,7 @@ class _Annotation:
         self.optional = optional
         self.collection: Any = None
         self.target: Any = inner
+        self.column: MappedColumn | None = None
 
 
 _MAPPED_KINDS = {"Mapped": Mapped, "WriteOnlyMapped": WriteOnlyMapped,
@@ -317,6 +410,7 @@ _STR_COLLECTION = re.compile(
 )
 _COLLECTIONS = {"List": list, "list": list, "Set": set, "set": set, "Dict": dict,
                 "dict": dict, "FrozenSet": set, "frozenset": set, "Sequence": list}
+_UNION_TYPES: tuple[Any, ...] = (typing.Union, getattr(types, "UnionType", typing.Union))
 
 
 def _strip_quotes(text: str) -> str:
@@ -326,28 +420,54 @@ def _strip_quotes(text: str) -> str:
     return text
 
 
+def _namespace(cls: type) -> dict[str, Any]:
+    module = sys.modules.get(cls.__module__)
+    ns = dict(vars(module)) if module is not None else {}
+    ns.setdefault("Mapped", Mapped)
+    ns.setdefault("WriteOnlyMapped", WriteOnlyMapped)
+    ns.setdefault("DynamicMapped", DynamicMapped)
+    ns[cls.__name__] = cls
+    return ns
+
+
+def _resolve_forward(value: Any, cls: type) -> Any:
+    """A string / ForwardRef inside an annotation, evaluated in the class's
+    module if possible (else the name, for late-resolved relationships)."""
+    if isinstance(value, typing.ForwardRef):
+        value = value.__forward_arg__
+    if not isinstance(value, str):
+        return value
+    try:
+        return eval(value, _namespace(cls))  # noqa: S307 - class annotations
+    except Exception:
+        return _strip_quotes(value)
+
+
 def _parse_annotation(anno: Any, cls: type) -> _Annotation | None:
+    """Read ``Mapped[...]`` (evaluating string annotations in the class's
+    module); None for annotations that are not ``Mapped`` forms."""
     if isinstance(anno, str):
-        module = sys.modules.get(cls.__module__)
-        ns = dict(vars(module)) if module is not None else {}
-        ns.setdefault("Mapped", Mapped)
-        ns.setdefault("WriteOnlyMapped", WriteOnlyMapped)
-        ns.setdefault("DynamicMapped", DynamicMapped)
         try:
-            anno = eval(anno, ns, {cls.__name__: cls})  # noqa: S307 - class annotations
+            anno = eval(anno, _namespace(cls))  # noqa: S307 - class annotations
         except Exception:
             return _parse_string_annotation(anno)
     origin = typing.get_origin(anno)
     if origin is None or not (isinstance(origin, type) and issubclass(origin, Mapped)):
         return None
     args = typing.get_args(anno)
-    inner: Any = args[0] if args else None
+    inner: Any = _resolve_forward(args[0], cls) if args else None
     optional = False
-    if typing.get_origin(inner) in (typing.Union, types.UnionType):
+    if typing.get_origin(inner) in _UNION_TYPES:
         members = [a for a in typing.get_args(inner) if a is not type(None)]
         optional = len(members) < len(typing.get_args(inner))
         inner = members[0] if len(members) == 1 else inner
+        inner = _resolve_forward(inner, cls)
     info = _Annotation(origin, inner, optional)
+    if typing.get_origin(inner) is typing.Annotated:
+        for extra in typing.get_args(inner)[1:]:
+            if isinstance(extra, MappedColumn):
+                info.column = extra
+        info.target = typing.get_args(inner)[0]
     coll_origin = typing.get_origin(inner)
     if coll_origin in (list, set, dict, frozenset) or (
         isinstance(coll_origin, type) and coll_origin.__module__ == "collections.abc"
@@ -363,6 +483,8 @@ def _parse_annotation(anno: Any, cls: type) -> _Annotation | None:
 
 
 def _parse_string_annotation(text: str) -> _Annotation | None:
+    """A string annotation naming types not importable yet (relationship
+    targets defined later): parsed by its text."""
     m = _STR_MAPPED.match(text)
     if m is None:
         return None
@@ -385,96 +507,185 @@ def _parse_string_annotation(text: str) -> _Annotation | None:
     return info
 
 
-def _sqltype_for(reg: registry, pytype: Any, where: str) -> Any:
-    if isinstance(pytype, str):
-        raise exc.ArgumentError(
-            f"Could not resolve the annotation {pytype!r} of {where} to a Python type; "
-            "import the type in the module or give mapped_column() an explicit type."
-        )
-    origin = typing.get_origin(pytype)
-    if origin is typing.Annotated:
-        pytype = typing.get_args(pytype)[0]
+def _lookup_type_map(reg: registry, pytype: Any) -> Any:
     for source in (reg.type_annotation_map, _DEFAULT_TYPE_MAP):
-        found = source.get(pytype)
+        try:
+            found = source.get(pytype)
+        except TypeError:  # unhashable annotation argument
+            found = None
         if found is not None:
-            return sqltypes.to_instance(found)
+            return found
+    return None
+
+
+def _sqltype_for(reg: registry, pytype: Any, where: str) -> Any:
+    """The column type for a Python annotation: the registry's
+    ``type_annotation_map`` first (the full ``Annotated[...]`` form, then its
+    base type), then the defaults, then the type's bases; enum classes and
+    ``Literal[...]`` become ``Enum``.
+
+    Raises:
+        MappedAnnotationError: no SQL type is known for the annotation.
+    """
+    if isinstance(pytype, str):
+        raise MappedAnnotationError(
+            f"Could not resolve the annotation {pytype!r} of {where} to a Python type; "
+            "import the type at module level or give mapped_column() an explicit type."
+        )
+    found = _lookup_type_map(reg, pytype)
+    if found is None and typing.get_origin(pytype) is typing.Annotated:
+        pytype = typing.get_args(pytype)[0]
+        found = _lookup_type_map(reg, pytype)
+    if found is not None:
+        return sqltypes.to_instance(found)
+    if typing.get_origin(pytype) is typing.Literal:
+        generic = _lookup_type_map(reg, typing.Literal)
+        return _enum_type(generic, *typing.get_args(pytype))
     if isinstance(pytype, type):
         if issubclass(pytype, enum.Enum):
-            return sqltypes.Enum(pytype)
+            return _enum_type(_lookup_type_map(reg, enum.Enum), pytype)
         for base in pytype.__mro__[1:]:
-            for source in (reg.type_annotation_map, _DEFAULT_TYPE_MAP):
-                found = source.get(base)
-                if found is not None:
-                    return sqltypes.to_instance(found)
-    raise exc.ArgumentError(
+            found = _lookup_type_map(reg, base)
+            if found is not None:
+                return sqltypes.to_instance(found)
+    raise MappedAnnotationError(
         f"Could not locate a SQL type for the annotation {pytype!r} of {where}; add it to "
         "the base's type_annotation_map or pass a type to mapped_column()."
     )
 
 
-def _merge_order(first: list[str], second: list[str]) -> list[str]:
-    """Merge two subsequences of one source order (annotations, class dict)."""
-    out: list[str] = []
-    a_set, b_set = set(first), set(second)
-    i = j = 0
-    while i < len(first) or j < len(second):
-        if i < len(first) and first[i] in out:
-            i += 1
-        elif j < len(second) and second[j] in out:
-            j += 1
-        elif i < len(first) and (first[i] not in b_set or j >= len(second)):
-            out.append(first[i])
-            i += 1
-        elif j < len(second) and (second[j] not in a_set or i >= len(first)):
-            out.append(second[j])
-            j += 1
-        else:
-            out.append(first[i])
-            i += 1
-    return out
+def _enum_type(generic: Any, *values: Any) -> Any:
+    """``Enum(values)`` configured like a generic ``Enum`` entry of the type
+    map (``{enum.Enum: Enum(native_enum=False, length=...)}``)."""
+    kw: dict[str, Any] = {}
+    if isinstance(generic, sqltypes.Enum):
+        kw["native_enum"] = generic.native_enum
+        if generic._explicit_length is not None:
+            kw["length"] = generic._explicit_length
+    return sqltypes.Enum(*values, **kw)
+
+
+_DIRECTIVES = frozenset({"registry", "metadata", "type_annotation_map"})
+_MAPPABLE = (MappedColumn, Column, MapperProperty, declared_attr)
 
 
 def _is_mapped_class(klass: type) -> bool:
     return "__mapper__" in klass.__dict__
 
 
-def _collect(reg: registry, cls: type) -> tuple[dict[str, Any], dict[str, _Annotation]]:
-    """Attribute name -> declaration (own class and mixins), in column order."""
-    found: dict[str, Any] = {}
-    annotations: dict[str, _Annotation] = {}
-    for klass in reversed(cls.__mro__):
+class _Declaration:
+    """One attribute found in a class body or mixin, before mapping."""
+
+    __slots__ = ("value", "info", "origin", "sort_order")
+
+    def __init__(self, value: Any, info: _Annotation | None, origin: Any) -> None:
+        self.value = value
+        self.info = info
+        self.origin = origin  # the object declared on the class/mixin (for __mapper_args__)
+        self.sort_order = value.sort_order if isinstance(value, MappedColumn) else 0
+
+
+def _collect(reg: registry, cls: type, imperative_table: bool) -> dict[str, _Declaration]:
+    """Attribute name -> declaration, from the class and then its bases in
+    MRO order (SQLAlchemy's column order: the class's own columns first, then
+    those of mixins / superclasses; ``mapped_column(sort_order=...)``
+    reorders).  A name defined by a class shadows the same name further
+    down the MRO.
+
+    With ``imperative_table`` (``__table__`` given), annotations without a
+    value only describe types: they create no columns.
+    """
+    found: dict[str, _Declaration] = {}
+    seen: set[str] = set()
+    for klass in cls.__mro__:
         if klass is object or klass in (DeclarativeBase, DeclarativeBaseNoMeta):
             continue
-        if klass is not cls and (_is_mapped_class(klass) or "registry" in klass.__dict__):
-            continue
-        own_ann = klass.__dict__.get("__annotations__", {})
-        names = _merge_order(list(own_ann), [
-            n for n, v in klass.__dict__.items()
-            if isinstance(v, (MappedColumn, Column, MapperProperty, declared_attr))
-        ])
+        if klass is not cls and _is_mapped_class(klass):
+            raise exc.ArgumentError(
+                f"Class {cls.__name__!r} inherits from mapped class {klass.__name__!r}; "
+                "mapped class inheritance is not supported yet. Move the shared columns "
+                "to a mixin or an __abstract__ base."
+            )
+        own = klass.__dict__
+        own_ann = own.get("__annotations__", {})
+        names = _merge_order(list(own_ann), list(own))
         for name in names:
-            if name.startswith("__"):
+            if name in seen or name.startswith("__") or name in _DIRECTIVES:
+                seen.add(name)
                 continue
-            value = klass.__dict__.get(name, _MISSING)
+            seen.add(name)
+            value = own.get(name, _MISSING)
+            if value is not _MISSING and not isinstance(value, _MAPPABLE):
+                continue  # a plain class attribute or method: shadows, isn't mapped
+            anno: Any = own_ann.get(name)
             if isinstance(value, declared_attr):
+                if anno is None:
+                    anno = getattr(value.fget, "__annotations__", {}).get("return")
                 value = value.fget(cls)
-            info = _parse_annotation(own_ann[name], klass) if name in own_ann else None
-            if info is not None:
-                annotations[name] = info
-            elif name in own_ann and value is _MISSING:
-                continue  # a plain annotation (ClassVar, etc.): not mapped
-            if value is _MISSING:
-                if info is None or info.kind is not Mapped or info.collection is not None:
-                    if info is not None and name not in found:
-                        found[name] = _NEEDS_RELATIONSHIP
+                if value is None or not isinstance(value, _MAPPABLE):
                     continue
-                value = MappedColumn()
+            info = _parse_annotation(anno, klass) if anno is not None else None
+            origin = value
+            if value is _MISSING:
+                if info is None or imperative_table:
+                    continue  # ClassVar / plain annotation, or typing for __table__
+                if info.kind is not Mapped or info.collection is not None or (
+                    info.column is None and _looks_like_class(info.target)
+                ):
+                    value = _NEEDS_RELATIONSHIP
+                else:
+                    value = MappedColumn()
             elif klass is not cls and isinstance(value, MappedColumn):
                 value = value._copy()
-            elif klass is not cls and isinstance(value, Column):
+            elif klass is not cls and isinstance(value, Column) and value.table is None:
+                value._set_name(name)
                 value = value._copy()
-            found[name] = value
-    return found, annotations
+            if isinstance(value, MappedColumn) and info is not None and info.column is not None:
+                value = value._merged_with(info.column)
+            found[name] = _Declaration(value, info, origin)
+    ordered = sorted(found.items(), key=lambda item: item[1].sort_order)
+    return dict(ordered)
+
+
+def _merge_order(annotated: list[str], assigned: list[str]) -> list[str]:
+    """Source order of a class body from its ``__annotations__`` and
+    ``__dict__`` orders.  Names in both are anchors; between two anchors the
+    assigned-only names come first, then the annotation-only ones (the same
+    reconciliation SQLAlchemy applies)."""
+    common = set(annotated) & set(assigned)
+    out: list[str] = []
+    done: set[str] = set()
+
+    def emit(name: str) -> None:
+        if name not in done:
+            done.add(name)
+            out.append(name)
+
+    i = j = 0
+    while i < len(annotated) or j < len(assigned):
+        while j < len(assigned) and assigned[j] not in common:
+            emit(assigned[j])
+            j += 1
+        while i < len(annotated) and annotated[i] not in common:
+            emit(annotated[i])
+            i += 1
+        if j < len(assigned):
+            emit(assigned[j])
+            j += 1
+        elif i < len(annotated):
+            emit(annotated[i])
+            i += 1
+        while i < len(annotated) and annotated[i] in done:
+            i += 1
+    return out
+
+
+def _looks_like_class(target: Any) -> bool:
+    """An annotation target that can only be a relationship (a mapped class,
+    or an unresolved name)."""
+    if isinstance(target, str):
+        return True
+    return isinstance(target, type) and "__mapper__" in getattr(target, "__dict__", {})
 
 
 _MISSING: Any = object()
@@ -483,18 +694,27 @@ _NEEDS_RELATIONSHIP: Any = object()
 
 def _complete_column(reg: registry, cls: type, key: str, mc: MappedColumn,
                      info: _Annotation | None) -> Column:
+    """Name the column after the attribute (unless named) and fill in type
+    and nullability from the annotation.
+
+    Raises:
+        MappedAnnotationError: no type can be found for the column.
+    """
     col = mc.column
     col._set_name(key)
     where = f"{cls.__name__}.{key}"
-    if info is not None and not mc._has_type and isinstance(col.type, sqltypes.NullType) and (
-        not col.foreign_keys
-    ):
-        col.type = _sqltype_for(reg, info.inner, where)
-    elif info is not None and not mc._has_type and isinstance(col.type, sqltypes.NullType):
-        try:
-            col.type = _sqltype_for(reg, info.inner, where)
-        except exc.ArgumentError:
-            pass  # the referenced column's type is used
+    if not mc._has_type and isinstance(col.type, sqltypes.NullType):
+        if info is not None and info.inner is not None:
+            try:
+                col.type = _sqltype_for(reg, info.inner, where)
+            except MappedAnnotationError:
+                if not col.foreign_keys:
+                    raise  # a foreign key supplies the referenced column's type
+        elif not col.foreign_keys:
+            raise MappedAnnotationError(
+                f"Can't determine the type of column {where}: annotate it as "
+                f"Mapped[<python type>] or pass a type, e.g. mapped_column(Integer)."
+            )
     if info is not None and not mc._has_nullable and not col.primary_key:
         col.nullable = info.optional
         col._user_defined_nullable = info.optional
@@ -504,42 +724,55 @@ def _complete_column(reg: registry, cls: type, key: str, mc: MappedColumn,
 def _map_declaratively(reg: registry, cls: type) -> Mapper | None:
     if cls.__dict__.get("__abstract__", False):
         return None
-    tablename = getattr(cls, "__tablename__", None)
+    if "__mapper__" in cls.__dict__:
+        raise exc.ArgumentError(
+            f"Class {cls.__name__!r} already has a primary mapper defined; a class can be "
+            "mapped only once."
+        )
     table = cls.__dict__.get("__table__")
-    found, annotations = _collect(reg, cls)
+    found = _collect(reg, cls, table is not None)
     properties: dict[str, Any] = {}
     columns: list[Column] = []
-    for key, value in found.items():
-        info = annotations.get(key)
+    by_origin: dict[int, Any] = {}  # id(declared object) -> final Column (for __mapper_args__)
+    for key, decl in found.items():
+        value, info = decl.value, decl.info
         if value is _NEEDS_RELATIONSHIP:
+            kind = info.kind.__name__ if info is not None else "Mapped"
+            target = info.target if info is not None else None
+            if isinstance(target, str) and info is not None and info.collection is None:
+                raise MappedAnnotationError(
+                    f"{cls.__name__}.{key} is annotated {kind}[{target!r}] and {target!r} "
+                    f"could not be resolved in module {cls.__module__!r}. Import the type at "
+                    "module level (or pass a type to mapped_column()); if it names a related "
+                    "class, assign relationship()."
+                )
             raise exc.ArgumentError(
-                f"{cls.__name__}.{key} is annotated {info.kind.__name__}[...] with a "  # type: ignore[union-attr]
-                "collection or class type but has no relationship() (or mapped_column()) "
-                "value; assign one."
+                f"{cls.__name__}.{key} is annotated {kind}[...] with a collection or class "
+                "type but has no relationship() (or mapped_column()) value; assign one."
             )
         if isinstance(value, MappedColumn):
             col = _complete_column(reg, cls, key, value, info)
+            if isinstance(decl.origin, MappedColumn):
+                by_origin[id(decl.origin)] = col
+                by_origin[id(decl.origin.column)] = col
             columns.append(col)
-            if value.deferred or value.deferred_group or value.deferred_raiseload:
-                properties[key] = ColumnProperty(
-                    col, deferred=True, group=value.deferred_group,
-                    raiseload=value.deferred_raiseload,
-                )
-            else:
-                properties[key] = ColumnProperty(col, active_history=value.active_history)
+            properties[key] = value._property(col)
         elif isinstance(value, Column):
             value._set_name(key)
             if info is not None and isinstance(value.type, sqltypes.NullType) and (
                 not value.foreign_keys
             ):
                 value.type = _sqltype_for(reg, info.inner, f"{cls.__name__}.{key}")
-            columns.append(value)
+            by_origin[id(decl.origin)] = value
+            if value.table is None:
+                columns.append(value)
             properties[key] = ColumnProperty(value)
         elif isinstance(value, MapperProperty):
             if info is not None and hasattr(value, "_set_annotation"):
                 value._set_annotation(info)
             properties[key] = value
     if table is None:
+        tablename = getattr(cls, "__tablename__", None)
         if tablename is None:
             raise exc.InvalidRequestError(
                 f"Class {cls.__name__!r} does not have a __table__ or __tablename__ specified "
@@ -549,24 +782,39 @@ def _map_declaratively(reg: registry, cls: type) -> Mapper | None:
         args, kw = _table_args(cls)
         table = Table(tablename, reg.metadata, *columns, *args, **kw)
     else:
-        # mapping an existing Table: class-body columns must already be in it
         for col in columns:
-            if col.table is None:
-                raise exc.ArgumentError(
-                    f"Can't add column {col.name!r} to {cls.__name__}: the class maps an "
-                    "existing __table__; declare the column in that Table."
-                )
-    mapper_args = dict(getattr(cls, "__mapper_args__", None) or {})
-    for k, v in list(mapper_args.items()):
-        if isinstance(v, MappedColumn):
-            mapper_args[k] = v.column
+            raise exc.ArgumentError(
+                f"Can't add column {col.name!r} to {cls.__name__}: the class maps an "
+                "existing __table__; declare the column in that Table."
+            )
+    mapper_args = {k: _mapper_arg(v, by_origin)
+                   for k, v in (getattr(cls, "__mapper_args__", None) or {}).items()}
     cls.__table__ = table  # type: ignore[attr-defined]
     mapper = Mapper(cls, table, properties=properties, registry=reg, **mapper_args)
     reg._register(cls, mapper)
     return mapper
 
 
+def _mapper_arg(value: Any, by_origin: dict[int, Any]) -> Any:
+    """A ``__mapper_args__`` value with class-body column declarations
+    (mapped_column objects, possibly a mixin's) replaced by table columns."""
+    if isinstance(value, (list, tuple)):
+        return [_mapper_arg(v, by_origin) for v in value]
+    if isinstance(value, (MappedColumn, Column)):
+        found = by_origin.get(id(value))
+        if found is not None:
+            return found
+        return value.column if isinstance(value, MappedColumn) else value
+    return value
+
+
 def _table_args(cls: type) -> tuple[list[Any], dict[str, Any]]:
+    """``__table_args__``: a tuple of constraints, a dict of Table keyword
+    arguments, or a tuple ending in such a dict.
+
+    Raises:
+        ArgumentError: any other form.
+    """
     args = getattr(cls, "__table_args__", None)
     if args is None:
         return [], {}

@@ -70,13 +70,21 @@ class IdentityMap:
         if existing is not None and existing is not state and existing() is not None:
             raise exc.InvalidRequestError(
                 f"Can't attach instance {_state_str(state)}; another instance with key "
-                f"{state.key} is already present in this session. Use session.merge() to "
-                "reconcile the two, or expunge one of them first."
+                f"{state.key} is already present in this session "
+                f"({_state_str(existing)}). Use session.merge(obj) to copy its state onto "
+                "the object already here, or expunge that one first."
             )
         m[state.ident] = state
 
-    def _replace(self, state: InstanceState) -> None:
-        self._map_for(state.mapper, state.identity_token)[state.ident] = state
+    def _replace(self, state: InstanceState) -> InstanceState | None:
+        """Register ``state``, displacing any other live state with its
+        identity; returns the displaced one."""
+        m = self._map_for(state.mapper, state.identity_token)
+        existing = m.get(state.ident)
+        m[state.ident] = state
+        if existing is None or existing is state or existing() is None:
+            return None
+        return existing
 
     def _discard(self, state: InstanceState) -> None:
         m = self._maps.get(

@@ -9,13 +9,25 @@ row it looks the primary key up in the session's identity map and either
 returns the object already there (never overwriting pending changes, unless
 ``populate_existing``) or creates one with ``cls.__new__``, writes the
 column values straight into its ``__dict__`` and attaches a new
-InstanceState -- no descriptor, no per-attribute Python call.
+InstanceState -- no descriptor, no per-attribute Python call.  Its source is
+generated once per entity shape and cached on the mapper.
+
+A one-entity result (``select(User)``) hands the objects themselves to the
+Result (``_SingleEntityMetaData``): ``scalars()`` returns them without a
+1-tuple per row; ``Row`` objects are made only when rows are asked for.
+
+Measured (50,000 rows, sqlite memory, 4 columns): ~3.0 us/object for
+``session.scalars(select(User)).all()`` against ~1.45 us for a raw sqlite3 loop
+building plain objects (the first cut: ~4.2 us); about 40% of the ORM time is
+CPython's cyclic GC reacting to the three containers made per object.
 """
 
 from __future__ import annotations
 
+import operator
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from docket import exc
@@ -38,9 +50,9 @@ __all__ = ["ORMCompileState", "compile_orm_select", "instances", "is_orm_stateme
 def _mapper_of(entity: Any) -> Mapper | None:
     mapper = getattr(entity, "__mapper__", None)
     if mapper is not None and isinstance(entity, type):
-        return mapper  # type: ignore[no-any-return]
+        return mapper
     if getattr(entity, "is_mapper", False):
-        return entity  # type: ignore[no-any-return]
+        return entity
     return None
 
 
@@ -120,107 +132,195 @@ def compile_orm_select(stmt: Select) -> ORMCompileState:
     return plan
 
 
-def _make_loader(session: Session, mapper: Mapper, keys: Sequence[str], start: int,
-                 populate_existing: bool) -> Callable[[Sequence[Any]], Any]:
-    """The function turning one row into one object of ``mapper``."""
-    cls = mapper.class_
-    new = cls.__new__
-    idmap = session._identity_map._map_for(mapper)
-    sid = session.hash_key
-    make_state = InstanceState
-    pk_keys = mapper._pk_keys
-    positions = [start + keys.index(k) for k in pk_keys]
-    single = len(positions) == 1
-    pk_pos = positions[0]
-    width = len(keys)
-    end = start + width
-    whole_row = start == 0
-    keys_t = tuple(keys)
-    refresh = _make_refresher(mapper, keys_t, start, populate_existing)
+# --- the per-row loader ------------------------------------------------------------------
+#
+# Generated once per (mapper, loaded keys, column offset, result shape) and cached on
+# the mapper: the row's values are stored into the new object's ``__dict__`` one
+# subscript each (no per-attribute call; inserting into the instance's own dict keeps
+# CPython's key-sharing dict, ~110 bytes instead of ~180-270 for a dict built apart),
+# and the InstanceState is made by calling ``InstanceState.__new__`` directly (no
+# ``__init__`` round trip).
 
-    def load(row: Sequence[Any]) -> Any:
-        if single:
-            ident = row[pk_pos]
-            if ident is None:
-                return None
-        else:
-            ident = tuple([row[p] for p in positions])
-            if None in ident:
-                return None
-        state = idmap.get(ident)
+_LOADER_SOURCE = """
+def make(cls, mapper, idmap, sid, refresh, populate_existing):
+    new = cls.__new__
+    get = idmap.get
+    def load(row):
+{ident}
+        state = get(ident)
         if state is not None:
             obj = state()
             if obj is not None:
-                if populate_existing or state.flags & EXPIRED or state.expired_attributes:
+                if populate_existing or state.flags & EXPIRED or state._expired_attributes:
                     refresh(state, obj, row)
-                return obj
+                return {ret}
         obj = new(cls)
-        d = obj.__dict__
-        if whole_row and len(row) == width:
-            d.update(zip(keys_t, row))
-        else:
-            d.update(zip(keys_t, row[start:end]))
-        state = make_state(obj, mapper)
+        state = new_state(State, obj, mapper)
         state.ident = ident
         state.session_id = sid
-        d[STATE_KEY] = state
+        d = obj.__dict__
+{items}        d[STATE_KEY] = state
         idmap[ident] = state
-        return obj
-
+        return {ret}
     return load
+"""
 
 
-def _make_refresher(mapper: Mapper, keys: tuple[str, ...], start: int,
-                    populate_existing: bool) -> Callable[[InstanceState, Any, Sequence[Any]], None]:
+def _loader_factory(mapper: Mapper, keys: tuple[str, ...], start: int,
+                    as_row: bool) -> Callable[..., Callable[[Sequence[Any]], Any]]:
+    """The (cached) generated factory of row loaders for one entity shape.
+
+    Raises:
+        InvalidRequestError: a primary key column is not among ``keys``.
+    """
+    cache_key = ("loader", keys, start, as_row)
+    factory = mapper._loader_cache.get(cache_key)
+    if factory is not None:
+        return factory
+    missing = [k for k in mapper._pk_keys if k not in keys]
+    if missing:
+        raise exc.InvalidRequestError(
+            f"Can't load {mapper.class_.__name__} objects without their primary key "
+            f"attribute(s) {missing}; don't defer primary key columns."
+        )
+    positions = [start + keys.index(k) for k in mapper._pk_keys]
+    null = "(None,)" if as_row else "None"
+    if len(positions) == 1:
+        ident = (f"        ident = row[{positions[0]}]\n"
+                 f"        if ident is None:\n            return {null}")
+    else:
+        parts = "".join(f"row[{p}], " for p in positions)
+        ident = (f"        ident = ({parts})\n"
+                 f"        if None in ident:\n            return {null}")
+    items = "".join(f"        d[{k!r}] = row[{start + i}]\n" for i, k in enumerate(keys))
+    source = _LOADER_SOURCE.format(ident=ident, items=items, ret="(obj,)" if as_row else "obj")
+    namespace: dict[str, Any] = {
+        "new_state": InstanceState.__new__, "State": InstanceState, "STATE_KEY": STATE_KEY,
+        "EXPIRED": EXPIRED,
+    }
+    exec(compile(source, f"<docket loader {mapper.class_.__name__}>", "exec"), namespace)
+    factory = namespace["make"]
+    mapper._loader_cache[cache_key] = factory
+    return factory
+
+
+def _make_loader(session: Session, mapper: Mapper, keys: Sequence[str], start: int,
+                 populate_existing: bool, as_row: bool = False
+                 ) -> Callable[[Sequence[Any]], Any]:
+    """The function turning one row into one object of ``mapper`` (or the
+    1-tuple ``(obj,)`` with ``as_row``), through ``session``'s identity map:
+    an object already there is returned as is (refreshing only expired
+    attributes, or everything but pending changes with ``populate_existing``);
+    a row with a NULL primary key (outer join) gives None."""
+    keys_t = tuple(keys)
+    factory = _loader_factory(mapper, keys_t, start, as_row)
+    idmap = session._identity_map._map_for(mapper)
+    refresh = _make_refresher(keys_t, start, populate_existing)
+    return factory(mapper.class_, mapper, idmap, session.hash_key, refresh, populate_existing)
+
+
+def _make_refresher(keys: tuple[str, ...], start: int, populate_existing: bool
+                    ) -> Callable[[InstanceState, Any, Sequence[Any]], None]:
+    """Updates an object already in the identity map from a row: expired
+    (missing) attributes are filled in; with ``populate_existing`` every
+    loaded attribute is overwritten and its pending change discarded."""
+    pairs = tuple((k, start + i) for i, k in enumerate(keys))
+
     def refresh(state: InstanceState, obj: Any, row: Sequence[Any]) -> None:
         d = obj.__dict__
-        committed = state.committed_state or {}
-        for i, k in enumerate(keys, start):
-            if populate_existing:
-                if k in committed:
-                    del committed[k]
+        if populate_existing:
+            committed = state.committed_state
+            for k, i in pairs:
                 d[k] = row[i]
-            elif k not in d:
-                d[k] = row[i]
-        if populate_existing and state.committed_state is not None and not committed:
-            state.committed_state = None
-            state.modified = False
+                if committed:
+                    committed.pop(k, None)
+            if committed is not None and not committed:
+                state.committed_state = None
+                state.modified = False
+        else:
+            for k, i in pairs:
+                if k not in d:
+                    d[k] = row[i]
         state.flags &= ~EXPIRED
-        state.expired_attributes = None
+        expired = state._expired_attributes
+        if expired:
+            expired.difference_update(keys)
+            if not expired:
+                state._expired_attributes = None
 
     return refresh
 
 
+class _SingleEntityMetaData(ResultMetaData):
+    """Result metadata for a one-column ORM result whose raw rows are the
+    loaded objects themselves (no 1-tuple per row): ``scalars()`` returns
+    them as they are; ``Row`` objects are built only when asked for."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__([key])
+        make_row = partial(tuple.__new__, self._row_cls)
+        self._row_fn = lambda obj: make_row((obj,))
+        self._rows_fn = lambda objs: [make_row((obj,)) for obj in objs]
+
+    def _scalar_fns(self, index: int) -> tuple[Any, Callable[[list[Any]], list[Any]]]:
+        self._index_for(index)
+        return _identity, list
+
+    def _reduce(self, indexes: Sequence[int]) -> ResultMetaData:
+        if list(indexes) == [0]:
+            return self
+        return super()._reduce(indexes)  # raises for bad indexes; empty selection
+
+
+def _identity(obj: Any) -> Any:
+    return obj
+
+
+_converters: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
 def _row_converter(compiled: Any) -> Callable[[Sequence[Any]], Sequence[Any]] | None:
+    """A function applying the compiled statement's result processors to a
+    raw row (None when no column has one); generated once per compiled form."""
+    try:
+        return _converters[compiled]
+    except (KeyError, TypeError):
+        pass
     procs = compiled._result_processors
-    if not any(procs):
-        return None
-    pairs = [(i, p) for i, p in enumerate(procs) if p is not None]
-
-    def convert(row: Sequence[Any]) -> Sequence[Any]:
-        out = list(row)
-        for i, p in pairs:
-            v = out[i]
-            if v is not None:
-                out[i] = p(v)
-        return out
-
+    convert = None
+    if any(procs):
+        parts = []
+        namespace: dict[str, Any] = {}
+        for i, p in enumerate(procs):
+            if p is None:
+                parts.append(f"row[{i}], ")
+            else:
+                namespace[f"p{i}"] = p
+                parts.append(f"(None if (v{i} := row[{i}]) is None else p{i}(v{i})), ")
+        source = f"def convert(row):\n    return ({''.join(parts)})\n"
+        exec(compile(source, "<docket row converter>", "exec"), namespace)
+        convert = namespace["convert"]
+    try:
+        _converters[compiled] = convert
+    except TypeError:  # not weak-referenceable: don't cache
+        pass
     return convert
 
 
 def _row_builder(session: Session, plan: ORMCompileState,
                  populate_existing: bool) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """The function turning one (converted) row into one result row."""
+    ents = plan.entities
+    if len(ents) == 1 and isinstance(ents[0], _MapperEntity):
+        ent = ents[0]
+        return _make_loader(session, ent.mapper, ent.keys, ent.start, populate_existing)
     getters: list[Callable[[Sequence[Any]], Any]] = []
-    for ent in plan.entities:
+    for ent in ents:
         if isinstance(ent, _MapperEntity):
             getters.append(_make_loader(session, ent.mapper, ent.keys, ent.start,
                                         populate_existing))
         else:
-            pos = ent.start
-            getters.append(lambda row, pos=pos: row[pos])
-    if len(getters) == 1:
-        g = getters[0]
-        return lambda row: (g(row),)
+            getters.append(operator.itemgetter(ent.start))
     return lambda row: tuple([g(row) for g in getters])
 
 
@@ -235,7 +335,10 @@ def instances(session: Session, conn: Connection, stmt: Select, params: Any,
     cursor = cursor_result.cursor
     convert = _row_converter(compiled)
     build = _row_builder(session, plan, bool(options.get("populate_existing")))
-    meta = ResultMetaData([e.name for e in plan.entities])
+    if plan.single_entity and isinstance(plan.entities[0], _MapperEntity):
+        meta: ResultMetaData = _SingleEntityMetaData(plan.entities[0].name)
+    else:
+        meta = ResultMetaData([e.name for e in plan.entities])
     yield_per = options.get("yield_per")
     if yield_per:
         def chunks(size: int | None) -> Iterator[list[Any]]:
@@ -245,19 +348,22 @@ def instances(session: Session, conn: Connection, stmt: Select, params: Any,
                     raw = cursor.fetchmany(n)
                     if not raw:
                         break
-                    if convert is not None:
-                        raw = [convert(r) for r in raw]
-                    yield [build(r) for r in raw]
+                    if convert is None:
+                        yield [build(r) for r in raw]
+                    else:
+                        yield [build(convert(r)) for r in raw]
             finally:
                 cursor.close()
 
         result: Any = ChunkedIteratorResult(meta, chunks)
         return result.yield_per(yield_per)
-    raw = cursor.fetchall()
-    cursor.close()
-    if convert is not None:
-        raw = [convert(r) for r in raw]
-    return IteratorResult(meta, [build(r) for r in raw])
+    try:
+        raw = cursor.fetchall()
+    finally:
+        cursor.close()
+    if convert is None:
+        return IteratorResult(meta, [build(r) for r in raw])
+    return IteratorResult(meta, [build(convert(r)) for r in raw])
 
 
 # --- loading by primary key / refreshing --------------------------------------------
@@ -283,7 +389,10 @@ def load_by_pk(session: Session, mapper: Mapper, pk: Sequence[Any], *,
                keys: Sequence[str] | None = None, populate_existing: bool = False,
                with_for_update: Any = None) -> Any:
     """SELECT one object by primary key into the session; None if no row."""
-    keys = keys or mapper._eager_column_keys
+    keys = tuple(keys or mapper._eager_column_keys)
+    missing_pk = tuple(k for k in mapper._pk_keys if k not in keys)
+    if missing_pk:
+        keys = missing_pk + keys
     stmt = _pk_select(mapper, keys)
     if with_for_update:
         opts = with_for_update if isinstance(with_for_update, dict) else {}

@@ -10,12 +10,19 @@ dialect) the compiled flush statements and row loaders that
 
 from __future__ import annotations
 
+import weakref
+
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from docket import exc
 from docket.inspection import _register
-from docket.orm.attributes import InstrumentedAttribute, install_setattr
+from docket.orm.attributes import (
+    InstrumentedAttribute,
+    _DataInstrumentedAttribute,
+    has_user_setattr,
+    install_setattr,
+)
 from docket.orm.properties import ColumnProperty, MapperProperty
 from docket.orm.state import STATE_KEY, InstanceState, instance_state
 from docket.sql.base import ColumnCollection
@@ -36,7 +43,7 @@ class _ClassClauseElement:
     def __get__(self, obj: Any, cls: type) -> Any:
         if obj is not None:
             raise AttributeError("__clause_element__")
-        mapper = cls.__dict__.get("__mapper__") or cls.__mapper__
+        mapper = cls.__dict__.get("__mapper__") or getattr(cls, "__mapper__")  # noqa: B009
         return lambda: mapper.persist_selectable
 
 
@@ -134,9 +141,13 @@ class Mapper:
         self._props: dict[str, MapperProperty] = {}
         self._col_to_prop: dict[Any, ColumnProperty] = {}
         # per-dialect caches owned by persistence / loading
-        self._persistence_cache: dict[Any, Any] = {}
+        # dialect -> flush plan; weak so a disposed engine's dialect can go
+        self._persistence_cache: weakref.WeakKeyDictionary[Any, Any] = (
+            weakref.WeakKeyDictionary())
         self._loader_cache: dict[Any, Any] = {}
         self._configured = False
+        #: the class has its own __setattr__/__delattr__: use data descriptors
+        self._user_setattr = has_user_setattr(class_)
 
         explicit = dict(properties or {})
         include = set(include_properties) if include_properties is not None else None
@@ -220,12 +231,15 @@ class Mapper:
                 self._col_to_prop.setdefault(col, prop)
 
     def _instrument(self) -> None:
-        """Install descriptors and the setattr table; compute the derived maps."""
+        """Install descriptors and the setattr table; compute the derived maps.
+
+        A class with its own ``__setattr__``/``__delattr__`` keeps them and
+        gets data descriptors instead (see ``docket.orm.attributes``).
+        """
         cls = self.class_
         setters: dict[str, Any] = {}
         deleters: dict[str, Any] = {}
         for key, prop in self._props.items():
-            setattr(cls, key, InstrumentedAttribute(cls, key, prop, self))
             setter = prop._setter()
             if setter is not None:
                 setters[key] = setter
@@ -233,7 +247,14 @@ class Mapper:
             if deleter is not None:
                 deleters[key] = deleter
         self._setters = setters
-        install_setattr(cls, setters, deleters)
+        if self._user_setattr:
+            for key, prop in self._props.items():
+                setattr(cls, key, _DataInstrumentedAttribute(
+                    cls, key, prop, self, setters.get(key), deleters.get(key)))
+        else:
+            for key, prop in self._props.items():
+                setattr(cls, key, InstrumentedAttribute(cls, key, prop, self))
+            install_setattr(cls, setters, deleters)
         self._refresh_derived()
 
     def _refresh_derived(self) -> None:

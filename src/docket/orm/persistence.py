@@ -1,31 +1,48 @@
 """The statements of a flush: batched INSERT, UPDATE and DELETE per mapper.
 
 Rows are grouped by the exact set of columns they write, so each group is
-one SQL string run as one ``executemany`` (or, where primary keys or server
-values must come back, one execute per row with RETURNING / ``lastrowid``).
-SQL strings are built once per (mapper, dialect, column set) and cached on
-the mapper; parameters are plain tuples in column order.
+one SQL string run as one ``executemany`` -- or, where primary keys or
+server values must come back, one execute per row with RETURNING /
+``lastrowid``.  SQL strings are built once per (mapper, dialect, column set)
+and cached on the mapper (:class:`_TablePlan`); a row's parameters are one
+plain tuple in column order.
 
-Rows whose attributes hold SQL expressions (``obj.count = User.count + 1``,
-``null()``) go through the Core compiler one by one; the attribute is then
-reloaded (fetched with RETURNING where available, expired otherwise).
+Server-generated values (seed 000, "Fetching Server-Generated Defaults"):
 
-Every value this module writes into an object's ``__dict__`` (generated
-keys, defaults, fetched server values) is recorded in ``uow.populated`` so a
-failed flush can put the objects back exactly as they were.
+1. non-pk, RETURNING available: fetched in the INSERT's RETURNING when
+   ``eager_defaults`` is True or "auto" (the default); for UPDATE only when
+   True;
+2. non-pk otherwise: expired, loaded on next access (or SELECTed right away
+   when ``eager_defaults=True``);
+3. pk, RETURNING available and the dialect prefers it: ``RETURNING pk``;
+4. pk otherwise: ``cursor.lastrowid`` (autoincrement only).
+
+Python-side ``default`` / ``onupdate`` values are computed here and written
+into the object; SQL-expression defaults without bound parameters (``func.
+now()``, a Sequence's ``nextval``) are rendered into the cached SQL once.
+Attribute values that are SQL expressions (``obj.count = User.count + 1``)
+send their row through the Core compiler alone; the attribute is then
+fetched with RETURNING, or expired.  ``null()`` is sent as NULL (batched) and
+reads back as None; a plain ``None`` on an INSERT lets the column's default
+fire, as in SQLAlchemy.
+
+Every value this module writes into an object's ``__dict__`` goes through
+``uow.populate`` (an undo log) so a failed flush can put the objects back
+exactly as they were.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from docket import exc
 from docket.orm.attributes import _values_equal
 from docket.orm.state import NO_VALUE, InstanceState
 from docket.sql import dml as sqldml
-from docket.sql.elements import ClauseElement, and_
+from docket.sql.elements import ClauseElement, Null, and_
 from docket.sql.schema import Column
 from docket.sql.schema import Sequence as SchemaSequence
 
@@ -33,34 +50,65 @@ if TYPE_CHECKING:
     from docket.orm.mapper import Mapper
     from docket.orm.unitofwork import UOWTransaction
 
-__all__ = ["delete_obj", "save_obj"]
+__all__ = ["delete_obj", "save_obj", "state_str"]
 
 # value classes that are certainly plain data (fast check before isinstance)
 _PLAIN = frozenset({int, str, float, bool, bytes, type(None)})
 
+# how a column gets its value when an INSERT (or UPDATE, for onupdate) has none
+_PLAIN_COL = 0   # NULL
+_SCALAR = 1      # Python scalar default
+_CALLABLE = 2    # Python callable default (context-aware or not)
+_SQL = 3         # SQL expression without bind params, rendered into the cached SQL
+_CORE = 4        # SQL expression with bind params: the row goes through Core
+_SERVER = 5      # the database generates it (server default, autoincrement, identity)
+_VERSION = 6     # version_id_col counter (Python side)
 
-def _state_str(state: InstanceState) -> str:
-    return f"<{state.mapper.class_.__name__} at 0x{id(state()):x}>"
+
+def state_str(state: InstanceState) -> str:
+    """``<User at 0x7f.. id=5>`` -- an object in error messages, never its repr()."""
+    obj = state()
+    where = f"0x{id(obj):x}" if obj is not None else "(gone)"
+    ident = state.identity
+    if ident is not None:
+        keys = state.mapper._pk_keys
+        shown = " ".join(f"{k}={v!r}" for k, v in zip(keys, ident))
+        return f"<{state.mapper.class_.__name__} at {where} {shown}>"
+    return f"<{state.mapper.class_.__name__} at {where} (pending)>"
+
+
+def _states_str(states: Sequence[InstanceState]) -> str:
+    shown = ", ".join(state_str(s) for s in states[:5])
+    return shown + (f" and {len(states) - 5} more" if len(states) > 5 else "")
 
 
 class _TablePlan:
-    """Per-(mapper, dialect) facts about writing the mapper's table."""
+    """Per-(mapper, dialect) facts about writing the mapper's table; built once.
+
+    Invariants: ``columns`` lists every writable column of the table in table
+    order; ``insert_kinds``/``onupdate_kinds`` hold a kind code per column
+    (module constants); ``sql_cache`` maps a statement shape to its SQL.
+    """
 
     def __init__(self, mapper: Mapper, dialect: Any) -> None:
         table = mapper.local_table
+        self.mapper = mapper
         self.table = table
         self.dialect = dialect
         self.q_table = dialect.format_table(table)
-        # (attr key, column) for every writable table column
+        self.positional = dialect.positional
         self.columns: list[tuple[str, Column]] = [
             (key, col) for key, col in mapper._key_to_col.items()
             if isinstance(col, Column) and col.table is table
             and mapper._props[key].is_writable  # type: ignore[attr-defined]
         ]
-        self.key_of = {col: key for key, col in self.columns}
-        self.pk = [(mapper._key_to_col[k], k) for k in mapper._pk_keys]
+        self.key_to_col = dict(self.columns)
+        self.col_index = {key: i for i, (key, _col) in enumerate(self.columns)}
+        key_of = {col: key for key, col in self.columns}
+        self.pk_keys: tuple[str, ...] = tuple(mapper._pk_keys)
+        self.pk_cols = [mapper._key_to_col[k] for k in self.pk_keys]
         autoinc = getattr(table, "autoincrement_column", None)
-        self.autoinc_key = self.key_of.get(autoinc) if autoinc is not None else None
+        self.autoinc_key = key_of.get(autoinc) if autoinc is not None else None
         self.bind_procs = {
             key: p for key, col in self.columns
             if (p := col.type._cached_bind_processor(dialect)) is not None
@@ -69,235 +117,410 @@ class _TablePlan:
             key: p for key, col in self.columns
             if (p := col.type._cached_result_processor(dialect, None)) is not None
         }
-        self.use_lastrowid = not (dialect.insert_returning and dialect.implicit_returning)
-        self.returning = bool(dialect.insert_returning)
+        self.insert_returning = bool(dialect.insert_returning)
+        self.update_returning = bool(dialect.update_returning)
+        # generated primary keys: RETURNING where the dialect prefers it, else lastrowid
+        self.pk_by_returning = self.insert_returning and bool(dialect.implicit_returning)
         eager = mapper.eager_defaults
-        self.fetch_server_defaults = eager is True or (eager == "auto" and self.returning)
+        self.eager_insert = eager is True or (eager == "auto" and self.insert_returning)
+        self.eager_update = eager is True
         self.version_key = mapper._version_key
+        self.version_gen = mapper.version_id_generator
+        self.sql_fragments: dict[str, str] = {}   # key -> rendered default / onupdate SQL
+        self.core_exprs: dict[str, Any] = {}      # key -> default expression with binds
+        self.onupdate_fragments: dict[str, str] = {}
+        self.onupdate_core: dict[str, Any] = {}
+        self.insert_kinds: list[tuple[str, int]] = [
+            (key, self._insert_kind(key, col)) for key, col in self.columns
+        ]
+        self.onupdate_kinds: list[tuple[str, int]] = [
+            (key, kind) for key, col in self.columns
+            if (kind := self._onupdate_kind(key, col)) != _PLAIN_COL
+        ]
         self.sql_cache: dict[Any, str] = {}
 
-    def quote(self, col: Column) -> str:
-        return self.dialect.quote(col.name)
+    def _render(self, expr: Any) -> str | None:
+        compiled = expr.compile(dialect=self.dialect)
+        return None if compiled.params else str(compiled.string)
 
-    def placeholders(self, n: int, start: int = 1) -> list[str]:
-        return [self.dialect.placeholder(f"p{i}", i) for i in range(start, start + n)]
+    def _insert_kind(self, key: str, col: Column) -> int:
+        default = col.default
+        if key == self.version_key and default is None:
+            return _SERVER if self.version_gen is False else _VERSION
+        if isinstance(default, SchemaSequence):
+            if self.dialect.supports_sequences:
+                self.sql_fragments[key] = self._render(default.next_value()) or ""
+                return _SQL
+            return _SERVER if key == self.autoinc_key else _PLAIN_COL
+        if default is not None:
+            if default.is_clause_element:
+                fragment = self._render(default.arg)
+                if fragment is None:
+                    self.core_exprs[key] = default.arg
+                    return _CORE
+                self.sql_fragments[key] = fragment
+                return _SQL
+            return _CALLABLE if default.is_callable else _SCALAR
+        if (col.server_default is not None or key == self.autoinc_key
+                or col.identity is not None or col.computed is not None):
+            return _SERVER
+        return _PLAIN_COL
+
+    def _onupdate_kind(self, key: str, col: Column) -> int:
+        onupdate = col.onupdate
+        if onupdate is not None:
+            if onupdate.is_clause_element:
+                fragment = self._render(onupdate.arg)
+                if fragment is None:
+                    self.onupdate_core[key] = onupdate.arg
+                    return _CORE
+                self.onupdate_fragments[key] = fragment
+                return _SQL
+            return _CALLABLE if onupdate.is_callable else _SCALAR
+        if col.server_onupdate is not None or col.computed is not None:
+            return _SERVER
+        return _PLAIN_COL
+
+    def quote(self, key: str) -> str:
+        return str(self.dialect.quote(self.key_to_col[key].name))
+
+    def qualified(self, key: str) -> str:
+        return f"{self.q_table}.{self.quote(key)}"
+
+    def placeholders(self, n: int) -> list[str]:
+        return [self.dialect.placeholder(f"p{i}", i) for i in range(1, n + 1)]
+
+    def bind_indexes(self, keys: Sequence[str]) -> list[tuple[int, Any]]:
+        procs = self.bind_procs
+        return [(i, procs[k]) for i, k in enumerate(keys) if k in procs]
 
 
 def _plan(mapper: Mapper, dialect: Any) -> _TablePlan:
-    plan = mapper._persistence_cache.get(dialect)
+    cache = mapper._persistence_cache
+    plan = cache.get(dialect)
     if plan is None:
-        plan = mapper._persistence_cache[dialect] = _TablePlan(mapper, dialect)
-    return plan  # type: ignore[no-any-return]
+        plan = cache[dialect] = _TablePlan(mapper, dialect)
+    return plan
 
 
-def _run(uow: UOWTransaction, conn: Any, sql: str, params: Any, many: bool,
+def _driver_params(plan: _TablePlan, row: Any) -> Any:
+    """Positional tuple -> the driver's form (a dict for named paramstyles)."""
+    if plan.positional:
+        return row
+    return {f"p{i}": v for i, v in enumerate(row, 1)}
+
+
+def _run(conn: Any, plan: _TablePlan, sql: str, params: Any, many: bool,
          states: Sequence[InstanceState]) -> Any:
     """Execute with events and error wrapping; name the objects on failure."""
+    if not plan.positional:
+        params = ([_driver_params(plan, p) for p in params] if many
+                  else _driver_params(plan, params))
     try:
         return conn._cursor_execute(sql, params, None, many)
     except exc.DocketError as e:
-        shown = ", ".join(_state_str(s) for s in states[:5])
-        more = f" and {len(states) - 5} more" if len(states) > 5 else ""
-        e.add_detail(f"[while flushing: {shown}{more}]")
+        e.add_detail(f"[while flushing: {_states_str(states)}]")
         raise
 
 
-def _apply_procs(plan: _TablePlan, keys: Sequence[str], row: list[Any]) -> None:
-    procs = plan.bind_procs
-    for i, k in enumerate(keys):
-        p = procs.get(k)
-        if p is not None and row[i] is not None:
-            row[i] = p(row[i])
-
-
-def _default_value(uow: UOWTransaction, conn: Any, col: Column, default: Any,
-                   params: dict[str, Any]) -> Any:
-    if default.is_callable:
-        ctx = _DefaultContext(conn, params)
-        return default.arg(ctx)
-    return default.arg
+def _run_core(conn: Any, stmt: Any, state: InstanceState) -> Any:
+    try:
+        return conn.execute(stmt)
+    except exc.DocketError as e:
+        e.add_detail(f"[while flushing: {state_str(state)}]")
+        raise
 
 
 class _DefaultContext:
-    """What a Python column default receives (``context.get_current_parameters()``)."""
+    """What a context-aware Python default receives: ``get_current_parameters()``
+    gives the row's values so far, keyed by column key."""
 
-    def __init__(self, connection: Any, params: dict[str, Any]) -> None:
+    def __init__(self, connection: Any, plan: _TablePlan, params: dict[str, Any]) -> None:
         self.connection = connection
-        self.current_parameters = params
+        self.dialect = plan.dialect
+        self.engine = getattr(connection, "engine", None)
+        self._plan = plan
+        self._params = params
+
+    @property
+    def current_parameters(self) -> dict[str, Any]:
+        k2c = self._plan.key_to_col
+        return {str(k2c[k].key): v for k, v in self._params.items() if v is not NO_VALUE}
 
     def get_current_parameters(self, isolate_multiinsert_groups: bool = True) -> dict[str, Any]:
-        return dict(self.current_parameters)
+        return self.current_parameters
+
+
+def _python_default(conn: Any, plan: _TablePlan, default: Any, params: dict[str, Any]) -> Any:
+    if default.is_callable:
+        return default.arg(_DefaultContext(conn, plan, params))
+    return default.arg
+
+
+def _populate_row(uow: UOWTransaction, plan: _TablePlan, d: dict[str, Any],
+                  keys: Sequence[str], row: Sequence[Any]) -> None:
+    procs = plan.result_procs
+    for k, v in zip(keys, row):
+        p = procs.get(k)
+        uow.populate(d, k, p(v) if p is not None and v is not None else v)
+
+
+def _select_back(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: InstanceState,
+                 d: dict[str, Any], keys: Sequence[str]) -> None:
+    """eager_defaults without RETURNING: SELECT the server-generated ``keys`` now."""
+    ck = ("select", tuple(keys))
+    sql = plan.sql_cache.get(ck)
+    if sql is None:
+        ph = plan.placeholders(len(plan.pk_keys))
+        where = " AND ".join(f"{plan.qualified(k)} = {ph[i]}" for i, k in enumerate(plan.pk_keys))
+        sql = plan.sql_cache[ck] = (
+            f"SELECT {', '.join(plan.qualified(k) for k in keys)} FROM {plan.q_table} "
+            f"WHERE {where}"
+        )
+    cursor = _run(conn, plan, sql, _pk_params(plan, [d.get(k) for k in plan.pk_keys]), False,
+                  [state])
+    row = cursor.fetchone()
+    cursor.close()
+    if row is not None:
+        _populate_row(uow, plan, d, keys, row)
+
+
+def _pk_params(plan: _TablePlan, pk: Sequence[Any]) -> list[Any]:
+    out = list(pk)
+    procs = plan.bind_procs
+    for i, key in enumerate(plan.pk_keys):
+        p = procs.get(key)
+        if p is not None and out[i] is not None:
+            out[i] = p(out[i])
+    return out
+
+
+def _sort_persistent(items: list[tuple[InstanceState, Any]]) -> list[tuple[InstanceState, Any]]:
+    """Rows in primary-key order (a stable lock order, as SQLAlchemy does)."""
+    try:
+        return sorted(items, key=_ident_of)
+    except TypeError:  # incomparable keys (None in a composite key, mixed types)
+        return items
+
+
+def _ident_of(item: tuple[InstanceState, Any]) -> Any:
+    return item[0].ident
 
 
 # --- INSERT ------------------------------------------------------------------------------
 
 
-def _insert_row(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: InstanceState,
-                obj: Any) -> tuple[dict[str, Any], dict[str, ClauseElement], list[str]]:
-    """The values one new object INSERTs: plain params, inline SQL, and keys
-    the database generates (to fetch or expire)."""
-    d = obj.__dict__
-    params: dict[str, Any] = {}
-    inline: dict[str, ClauseElement] = {}
-    generated: list[str] = []
-    for key, col in plan.columns:
-        value = d.get(key, NO_VALUE)
-        if value.__class__ not in _PLAIN and isinstance(value, ClauseElement):
-            inline[key] = value
-            continue
-        if value is not NO_VALUE and value is not None:
-            params[key] = value
-            continue
-        default = col.default
-        if default is not None and not isinstance(default, SchemaSequence):
-            if default.is_clause_element:
-                inline[key] = default.arg
-                continue
-            params[key] = v = _default_value(uow, conn, col, default, params)
-            uow.populate(d, key, v)
-            continue
-        if key == plan.version_key:
-            gen = state.mapper.version_id_generator
-            params[key] = v = gen(None) if gen else 1
-            uow.populate(d, key, v)
-            continue
-        if isinstance(default, SchemaSequence) and plan.dialect.supports_sequences:
-            inline[key] = default.next_value()
-            continue
-        if col.server_default is not None or key == plan.autoinc_key or col.identity is not None:
-            generated.append(key)
-            continue
-        if value is None or col.primary_key:
-            params[key] = None
-    return params, inline, generated
-
-
 def save_inserts(uow: UOWTransaction, mapper: Mapper, items: list[tuple[InstanceState, Any]],
                  conn: Any) -> None:
+    """INSERT new objects, grouped by the columns each one writes."""
     plan = _plan(mapper, conn.dialect)
-    groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[Any]] = {}
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    kinds = plan.insert_kinds
+    populate = uow.populate
     for state, obj in items:
-        params, inline, generated = _insert_row(uow, plan, conn, state, obj)
-        for _pcol, pkey in plan.pk:
-            if pkey not in params and pkey not in inline and pkey not in generated:
+        d = obj.__dict__
+        params: dict[str, Any] = {}
+        inline: dict[str, Any] | None = None
+        missing: list[tuple[str, int]] | None = None
+        for key, kind in kinds:
+            v = d.get(key, NO_VALUE)
+            if v is None or v is NO_VALUE:
+                if kind == _PLAIN_COL:
+                    params[key] = None
+                    continue
+                if kind == _SCALAR or kind == _CALLABLE or kind == _VERSION:
+                    params[key] = NO_VALUE  # keeps table order; filled in below
+                if missing is None:
+                    missing = [(key, kind)]
+                else:
+                    missing.append((key, kind))
+            elif v.__class__ in _PLAIN or not isinstance(v, ClauseElement):
+                params[key] = v
+            elif isinstance(v, Null):
+                params[key] = None  # null(): NULL even over a default
+                populate(d, key, None)
+            else:
+                if inline is None:
+                    inline = {}
+                inline[key] = v
+        sqlkeys: tuple[str, ...] = ()
+        generated: tuple[str, ...] = ()
+        if missing is not None:
+            sql_l: list[str] = []
+            gen_l: list[str] = []
+            for key, kind in missing:
+                if kind == _SERVER:
+                    gen_l.append(key)
+                elif kind == _SQL:
+                    sql_l.append(key)
+                elif kind == _VERSION:
+                    gen = plan.version_gen
+                    params[key] = v = gen(None) if gen else 1
+                    populate(d, key, v)
+                elif kind == _CORE:
+                    if inline is None:
+                        inline = {}
+                    inline[key] = plan.core_exprs[key]
+                else:
+                    params[key] = v = _python_default(
+                        conn, plan, plan.key_to_col[key].default, params)
+                    populate(d, key, v)
+            sqlkeys, generated = tuple(sql_l), tuple(gen_l)
+        for pkey in plan.pk_keys:
+            if params.get(pkey, NO_VALUE) is None:
                 raise exc.FlushError(
-                    f"Instance {_state_str(state)} has a NULL identity key: primary key "
+                    f"Instance {state_str(state)} has a NULL identity key: primary key "
                     f"attribute {pkey!r} has no value and the database won't generate one. "
                     "Set it before flushing, or make the column autoincrement / give it a "
                     "default."
                 )
-        if inline:
-            _insert_one_with_sql(uow, plan, conn, state, obj, params, inline, generated)
+        if inline is not None:
+            _insert_with_core(uow, plan, conn, state, obj, params, inline,
+                              list(sqlkeys) + list(generated))
             continue
-        key = (tuple(params), tuple(generated))
-        groups.setdefault(key, []).append((state, obj, params))
-    for (keys, generated), rows in groups.items():
-        _insert_group(uow, plan, conn, keys, generated, rows)
+        gkey = (tuple(params), sqlkeys, generated)
+        rows = groups.get(gkey)
+        if rows is None:
+            groups[gkey] = [(state, obj, params)]
+        else:
+            rows.append((state, obj, params))
+    for (keys, sqlkeys, generated), rows in groups.items():
+        _insert_group(uow, plan, conn, keys, sqlkeys, generated, rows)
 
 
-def _insert_sql(plan: _TablePlan, keys: tuple[str, ...], returning: tuple[str, ...]) -> str:
-    ck = ("insert", keys, returning)
+def _insert_sql(plan: _TablePlan, keys: tuple[str, ...], sqlkeys: tuple[str, ...],
+                returning: tuple[str, ...]) -> str:
+    ck = ("insert", keys, sqlkeys, returning)
     sql = plan.sql_cache.get(ck)
     if sql is None:
-        key_to_col = dict(plan.columns)
-        cols = [key_to_col[k] for k in keys]
-        if cols:
-            sql = (
-                f"INSERT INTO {plan.q_table} ({', '.join(plan.quote(c) for c in cols)}) "
-                f"VALUES ({', '.join(plan.placeholders(len(cols)))})"
-            )
+        # columns in table order; placeholders number the parameter keys in order
+        ph = iter(plan.placeholders(len(keys)))
+        params_set = set(keys)
+        cols = sorted(keys + sqlkeys, key=plan.col_index.__getitem__)
+        names = [plan.quote(k) for k in cols]
+        values = [next(ph) if k in params_set else plan.sql_fragments[k] for k in cols]
+        if names:
+            sql = f"INSERT INTO {plan.q_table} ({', '.join(names)}) VALUES ({', '.join(values)})"
         else:
             sql = f"INSERT INTO {plan.q_table} DEFAULT VALUES"
         if returning:
-            sql += " RETURNING " + ", ".join(plan.quote(key_to_col[k]) for k in returning)
+            sql += " RETURNING " + ", ".join(plan.qualified(k) for k in returning)
         plan.sql_cache[ck] = sql
     return sql
 
 
 def _insert_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[str, ...],
-                  generated: tuple[str, ...], rows: list[Any]) -> None:
-    pk_missing = [k for _, k in plan.pk if k in generated]
-    other_generated = [k for k in generated if k not in pk_missing]
-    fetch = list(pk_missing)
-    if plan.fetch_server_defaults:
-        fetch += other_generated
-        expire = []
+                  sqlkeys: tuple[str, ...], generated: tuple[str, ...], rows: list[Any]) -> None:
+    """One INSERT shape: executemany, or per row with lastrowid / RETURNING."""
+    server = sqlkeys + generated
+    pk_fetch = tuple(k for k in plan.pk_keys if k in server)
+    others = tuple(k for k in server if k not in pk_fetch)
+    procs = plan.bind_indexes(keys)
+    params: list[tuple[Any, ...]]
+    if not procs and len(keys) > 1:  # the common case: plain values
+        get = itemgetter(*keys)
+        params = [get(r[2]) for r in rows]
     else:
-        expire = other_generated
+        params = []
+        for _state, _obj, p in rows:
+            row = [p[k] for k in keys]
+            for i, proc in procs:
+                if row[i] is not None:
+                    row[i] = proc(row[i])
+            params.append(tuple(row))
     states = [r[0] for r in rows]
-    params = []
-    for _, _, p in rows:
-        row = [p[k] for k in keys]
-        if plan.bind_procs:
-            _apply_procs(plan, keys, row)
-        params.append(tuple(row))
-    if not fetch:
-        sql = _insert_sql(plan, keys, ())
-        _run(uow, conn, sql, params if len(params) > 1 else params[0], len(params) > 1, states)
-    elif plan.use_lastrowid and fetch == [plan.autoinc_key] and not other_generated:
-        sql = _insert_sql(plan, keys, ())
-        for (state, obj, _), row in zip(rows, params):
-            cursor = _run(uow, conn, sql, row, False, [state])
-            uow.populate(obj.__dict__, fetch[0], cursor.lastrowid)
+    use_lastrowid = (
+        pk_fetch == (plan.autoinc_key,) and pk_fetch[0] in generated
+        and not (plan.pk_by_returning or (plan.eager_insert and others))
+    )
+    if pk_fetch and not use_lastrowid and not plan.insert_returning:
+        raise exc.FlushError(
+            f"Can't fetch the database-generated primary key {list(pk_fetch)} of "
+            f"{_states_str(states)}: the {plan.dialect.name} dialect has no INSERT .. "
+            "RETURNING and the column is not an autoincrement column (lastrowid). Give the "
+            "key a Python-side default, or set it before flushing."
+        )
+    returning = () if use_lastrowid else pk_fetch
+    post_select: tuple[str, ...] = ()
+    expire: tuple[str, ...] = ()
+    if others:
+        if plan.eager_insert and plan.insert_returning and not use_lastrowid:
+            returning += others
+        elif plan.eager_insert:
+            post_select = others
+        else:
+            expire = others
+    if not returning and not use_lastrowid:
+        sql = _insert_sql(plan, keys, sqlkeys, ())
+        many = len(params) > 1
+        _run(conn, plan, sql, params if many else params[0], many, states)
+    elif use_lastrowid:
+        sql = _insert_sql(plan, keys, sqlkeys, ())
+        pkey = pk_fetch[0]
+        populate = uow.populate
+        for (state, obj, _p), prow in zip(rows, params):
+            cursor = _run(conn, plan, sql, prow, False, [state])
+            key = getattr(cursor, "lastrowid", None)
             cursor.close()
-    elif plan.returning:
-        sql = _insert_sql(plan, keys, tuple(fetch))
-        procs = [plan.result_procs.get(k) for k in fetch]
-        for (state, obj, _), row in zip(rows, params):
-            cursor = _run(uow, conn, sql, row, False, [state])
+            if key is None:
+                raise exc.FlushError(
+                    f"Can't fetch the generated primary key {pkey!r} of {state_str(state)}: "
+                    f"the {plan.dialect.name} driver gives no lastrowid and INSERT .. "
+                    "RETURNING is not in use. Enable RETURNING for this dialect, or set the "
+                    "key (or a Python-side default) before flushing."
+                )
+            populate(obj.__dict__, pkey, key)
+    else:
+        sql = _insert_sql(plan, keys, sqlkeys, returning)
+        for (state, obj, _p), prow in zip(rows, params):
+            cursor = _run(conn, plan, sql, prow, False, [state])
             ret = cursor.fetchone()
             cursor.close()
-            d = obj.__dict__
-            for k, v, p in zip(fetch, ret, procs):
-                uow.populate(d, k, p(v) if p is not None and v is not None else v)
-    else:
-        sql = _insert_sql(plan, keys, ())
-        for (state, obj, _), row in zip(rows, params):
-            cursor = _run(uow, conn, sql, row, False, [state])
-            if plan.autoinc_key in fetch:
-                uow.populate(obj.__dict__, plan.autoinc_key, cursor.lastrowid)
-            cursor.close()
-        expire += [k for k in fetch if k != plan.autoinc_key]
+            _populate_row(uow, plan, obj.__dict__, returning, ret)
+    if post_select:
+        for state, obj, _p in rows:
+            _select_back(uow, plan, conn, state, obj.__dict__, post_select)
     if expire:
         for state in states:
             uow.expire_after(state, expire)
 
 
-def _insert_one_with_sql(uow: UOWTransaction, plan: _TablePlan, conn: Any,
-                         state: InstanceState, obj: Any, params: dict[str, Any],
-                         inline: dict[str, ClauseElement], generated: list[str]) -> None:
-    """An INSERT whose values include SQL expressions: compiled by Core."""
-    table = plan.table
-    key_to_col = dict(plan.columns)
-    values: dict[Any, Any] = {key_to_col[k].key: v for k, v in params.items()}
-    values.update({key_to_col[k].key: v for k, v in inline.items()})
-    stmt = sqldml.insert(table).values(values)
-    fetch = [k for _, k in plan.pk if k in generated or k in inline]
-    refetch = [k for k in inline if k not in fetch] + [k for k in generated if k not in fetch]
+def _insert_with_core(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: InstanceState,
+                      obj: Any, params: dict[str, Any], inline: dict[str, Any],
+                      server: list[str]) -> None:
+    """An INSERT whose values include SQL expressions: compiled by Core, alone."""
+    k2c = plan.key_to_col
+    values: dict[Any, Any] = {k2c[k].key: v for k, v in params.items()}
+    values.update({k2c[k].key: v for k, v in inline.items()})
+    for k in server:
+        if k in plan.sql_fragments:  # a SQL default or a Sequence: Core renders it
+            default = k2c[k].default
+            values[k2c[k].key] = (default.next_value() if isinstance(default, SchemaSequence)
+                                  else default.arg)
+    stmt = sqldml.insert(plan.table).values(values)
+    pk_fetch = [k for k in plan.pk_keys if k in server or k in inline]
+    refetch = [k for k in inline if k not in pk_fetch]
+    refetch += [k for k in server if k not in pk_fetch and (plan.eager_insert or k in inline)]
+    expire = [k for k in server if k not in pk_fetch and k not in refetch]
     d = obj.__dict__
-    if plan.returning:
-        ret_keys = fetch + refetch
-        stmt = stmt.returning(*[key_to_col[k] for k in ret_keys])
-        try:
-            result = conn.execute(stmt)
-        except exc.DocketError as e:
-            e.add_detail(f"[while flushing: {_state_str(state)}]")
-            raise
-        row = result.fetchone()
+    if plan.insert_returning:
+        ret_keys = pk_fetch + refetch
+        if ret_keys:
+            stmt = stmt.returning(*[k2c[k] for k in ret_keys])
+        result = _run_core(conn, stmt, state)
+        if ret_keys:
+            row = result.fetchone()
+            _populate_row(uow, plan, d, ret_keys, row)  # Core already converted types
         result.close()
-        for k, v in zip(ret_keys, row):
-            uow.populate(d, k, v)
     else:
-        try:
-            result = conn.execute(stmt)
-        except exc.DocketError as e:
-            e.add_detail(f"[while flushing: {_state_str(state)}]")
-            raise
+        result = _run_core(conn, stmt, state)
         pk_row = result.inserted_primary_key
-        for (_, k), v in zip(plan.pk, pk_row or ()):
-            if k in fetch:
+        for k, v in zip(plan.pk_keys, pk_row or ()):
+            if k in pk_fetch:
                 uow.populate(d, k, v)
-        uow.expire_after(state, refetch)
+        expire += refetch
+    if expire:
+        uow.expire_after(state, expire)
 
 
 # --- UPDATE ------------------------------------------------------------------------------
@@ -305,164 +528,254 @@ def _insert_one_with_sql(uow: UOWTransaction, plan: _TablePlan, conn: Any,
 
 def save_updates(uow: UOWTransaction, mapper: Mapper, items: list[tuple[InstanceState, Any]],
                  conn: Any) -> None:
+    """UPDATE changed objects, grouped by the set of columns each one changes."""
     plan = _plan(mapper, conn.dialect)
-    key_to_col = dict(plan.columns)
+    k2c = plan.key_to_col
+    vkey = plan.version_key
+    onupdates = plan.onupdate_kinds
+    pk_keys = plan.pk_keys
+    col_index = plan.col_index.__getitem__
+    populate = uow.populate
     groups: dict[tuple[Any, ...], list[Any]] = {}
-    for state, obj in items:
-        committed = state.committed_state
+    switches = uow.row_switches
+    no_sql: tuple[str, ...] = ()
+    for state, obj in (_sort_persistent(items) if not switches else items):
+        if switches and state in switches:
+            committed, where_pk = uow.update_source(state)
+        else:
+            committed, where_pk = state.committed_state, state.identity
         if not committed:
             continue
         d = obj.__dict__
         changes: dict[str, Any] = {}
-        inline: dict[str, ClauseElement] = {}
+        inline: dict[str, Any] | None = None
         for key, old in committed.items():
-            if key not in key_to_col:
-                continue
             new = d.get(key, NO_VALUE)
-            if new is NO_VALUE:
+            if new is old or new is NO_VALUE or key not in k2c:
                 continue
-            if new.__class__ not in _PLAIN and isinstance(new, ClauseElement):
-                inline[key] = new
+            cls = new.__class__
+            if cls in _PLAIN:
+                if old.__class__ is cls:
+                    if old == new:
+                        continue
+                elif old is not NO_VALUE and _values_equal(old, new):
+                    continue  # e.g. 1 == 1.0
+                changes[key] = new
+            elif isinstance(new, ClauseElement):
+                if isinstance(new, Null):
+                    changes[key] = None
+                    populate(d, key, None)
+                else:
+                    if inline is None:
+                        inline = {}
+                    inline[key] = new
             elif old is NO_VALUE or not _values_equal(old, new):
                 changes[key] = new
         if not changes and not inline:
-            continue
-        expire: list[str] = list(inline)
-        for key, col in plan.columns:
-            if key in changes or key in inline:
-                continue
-            if col.onupdate is not None:
-                if col.onupdate.is_clause_element:
-                    inline[key] = col.onupdate.arg
-                    expire.append(key)
+            continue  # no net change: no UPDATE
+        sqlkeys: list[str] = []
+        server: list[str] = []
+        if onupdates:
+            for key, kind in onupdates:
+                if key in changes or (inline is not None and key in inline):
+                    continue
+                if kind == _SERVER:
+                    server.append(key)
+                elif kind == _SQL:
+                    sqlkeys.append(key)
+                elif kind == _CORE:
+                    if inline is None:
+                        inline = {}
+                    inline[key] = plan.onupdate_core[key]
                 else:
-                    changes[key] = v = _default_value(uow, conn, col, col.onupdate, changes)
-                    uow.populate(d, key, v)
-            elif col.server_onupdate is not None:
-                expire.append(key)
-        where_pk = tuple(
-            committed.get(k, d.get(k)) if committed.get(k, NO_VALUE) is not NO_VALUE else d.get(k)
-            for k in mapper._pk_keys
-        )
+                    changes[key] = v = _python_default(conn, plan, k2c[key].onupdate, changes)
+                    populate(d, key, v)
         old_version = None
-        if plan.version_key is not None:
-            old_version = committed.get(plan.version_key, NO_VALUE)
+        if vkey is not None:
+            old_version = committed.get(vkey, NO_VALUE)
             if old_version is NO_VALUE:
-                old_version = d.get(plan.version_key)
-            if plan.version_key not in changes:
-                gen = mapper.version_id_generator
-                changes[plan.version_key] = v = gen(old_version) if gen else (old_version or 0) + 1
-                uow.populate(d, plan.version_key, v)
-        if where_pk != tuple(d.get(k) for k in mapper._pk_keys):
-            uow.pk_changed(state)
-        if inline:
-            _update_one_with_sql(uow, plan, conn, state, obj, changes, inline, where_pk,
-                                 old_version, expire)
+                old_version = d[vkey] if vkey in d else getattr(obj, vkey)
+            if vkey not in changes:
+                if plan.version_gen is False:
+                    server.append(vkey)
+                else:
+                    gen = plan.version_gen
+                    changes[vkey] = v = gen(old_version) if gen else (old_version or 0) + 1
+                    populate(d, vkey, v)
+        assert where_pk is not None
+        for i, k in enumerate(pk_keys):
+            if k in changes and not _values_equal(changes[k], where_pk[i]):
+                uow.pk_changed(state)
+                break
+        if inline is not None:
+            _update_with_core(uow, plan, conn, state, obj, changes, inline, sqlkeys + server,
+                              where_pk, old_version)
             continue
-        if expire:
-            uow.expire_after(state, expire)
-        gkey = tuple(changes)
-        groups.setdefault(gkey, []).append((state, changes, where_pk, old_version))
-    for keys, rows in groups.items():
-        _update_group(uow, plan, conn, keys, rows)
+        returning = no_sql
+        if sqlkeys or server:
+            fetch = [k for k in sqlkeys + server if plan.eager_update or k == vkey]
+            if fetch and plan.update_returning:
+                returning = tuple(fetch)
+            expire = [k for k in sqlkeys + server if k not in returning]
+            if expire:
+                uow.expire_after(state, expire)
+        keys = tuple(changes)
+        if len(keys) > 1:  # canonical (table) order, so equal column sets share a batch
+            keys = tuple(sorted(keys, key=col_index))
+        gkey = (keys, tuple(sqlkeys) if sqlkeys else no_sql, returning)
+        row = (state, obj, changes, where_pk, old_version)
+        rows = groups.get(gkey)
+        if rows is None:
+            groups[gkey] = [row]
+        else:
+            rows.append(row)
+    for (keys, sqlkeys_t, returning), rows in groups.items():
+        _update_group(uow, plan, conn, keys, sqlkeys_t, returning, rows)
 
 
-def _update_sql(plan: _TablePlan, keys: tuple[str, ...]) -> str:
-    ck = ("update", keys)
+def _update_sql(plan: _TablePlan, keys: tuple[str, ...], sqlkeys: tuple[str, ...],
+                returning: tuple[str, ...]) -> str:
+    ck = ("update", keys, sqlkeys, returning)
     sql = plan.sql_cache.get(ck)
     if sql is None:
-        key_to_col = dict(plan.columns)
         n = len(keys)
-        ph = plan.placeholders(n + len(plan.pk) + (1 if plan.version_key else 0))
-        sets = ", ".join(f"{plan.quote(key_to_col[k])}={ph[i]}" for i, k in enumerate(keys))
-        where = [f"{plan.quote(c)} = {ph[n + i]}" for i, (c, _) in enumerate(plan.pk)]
+        ph = plan.placeholders(n + len(plan.pk_keys) + (1 if plan.version_key else 0))
+        value_of = {k: ph[i] for i, k in enumerate(keys)}
+        value_of.update((k, plan.onupdate_fragments[k]) for k in sqlkeys)
+        sets = [f"{plan.quote(k)}={value_of[k]}"
+                for k in sorted(value_of, key=plan.col_index.__getitem__)]
+        where = [f"{plan.qualified(k)} = {ph[n + i]}" for i, k in enumerate(plan.pk_keys)]
         if plan.version_key is not None:
-            where.append(f"{plan.quote(key_to_col[plan.version_key])} = {ph[-1]}")
-        sql = f"UPDATE {plan.q_table} SET {sets} WHERE {' AND '.join(where)}"
+            where.append(f"{plan.qualified(plan.version_key)} = {ph[-1]}")
+        sql = f"UPDATE {plan.q_table} SET {', '.join(sets)} WHERE {' AND '.join(where)}"
+        if returning:
+            sql += " RETURNING " + ", ".join(plan.qualified(k) for k in returning)
         plan.sql_cache[ck] = sql
     return sql
 
 
-def _pk_params(plan: _TablePlan, pk: Sequence[Any]) -> list[Any]:
-    out = list(pk)
-    for i, (_col, key) in enumerate(plan.pk):
-        p = plan.bind_procs.get(key)
-        if p is not None and out[i] is not None:
-            out[i] = p(out[i])
-    return out
+def _stale(kind: str, plan: _TablePlan, expected: int, matched: int,
+           states: Sequence[InstanceState]) -> exc.StaleDataError:
+    verb = "update" if kind == "UPDATE" else "delete"
+    why = (
+        "The row(s) were changed or deleted by another transaction since they were loaded "
+        f"(version_id_col {plan.version_key!r} no longer matches)"
+        if plan.version_key is not None else
+        "The row(s) were deleted, or their primary key changed, by another transaction"
+    )
+    return exc.StaleDataError(
+        f"{kind} statement on table {plan.table.name!r} expected to {verb} {expected} row(s); "
+        f"{matched} were matched. {why}: {_states_str(states)}. Roll back the session, "
+        "reload the object(s) and apply the change again."
+    )
 
 
 def _update_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[str, ...],
-                  rows: list[Any]) -> None:
-    sql = _update_sql(plan, keys)
-    params = []
+                  sqlkeys: tuple[str, ...], returning: tuple[str, ...], rows: list[Any]) -> None:
+    sql = _update_sql(plan, keys, sqlkeys, returning)
     versioned = plan.version_key is not None
-    for _state, changes, where_pk, old_version in rows:
-        row = [changes[k] for k in keys]
-        if plan.bind_procs:
-            _apply_procs(plan, keys, row)
-        row += _pk_params(plan, where_pk)
-        if versioned:
-            row.append(old_version)
-        params.append(tuple(row))
+    procs = plan.bind_indexes(keys)
+    pk_procs = plan.bind_indexes(plan.pk_keys)
+    params: list[tuple[Any, ...]]
+    if not procs and not pk_procs and not versioned:  # the common case: plain values
+        if len(keys) == 1:
+            k0 = keys[0]
+            params = [(r[2][k0], *r[3]) for r in rows]
+        else:
+            get = itemgetter(*keys)
+            params = [get(r[2]) + r[3] for r in rows]
+    else:
+        params = []
+        for _state, _obj, changes, where_pk, old_version in rows:
+            row = [changes[k] for k in keys]
+            for i, proc in procs:
+                if row[i] is not None:
+                    row[i] = proc(row[i])
+            if pk_procs:
+                pk = list(where_pk)
+                for i, proc in pk_procs:
+                    if pk[i] is not None:
+                        pk[i] = proc(pk[i])
+                row += pk
+            else:
+                row += where_pk
+            if versioned:
+                row.append(old_version)
+            params.append(tuple(row))
     states = [r[0] for r in rows]
-    dialect = conn.dialect
-    if len(params) > 1 and not dialect.supports_sane_multi_rowcount and versioned:
+    n = len(params)
+    if returning:
         matched = 0
-        for state, row in zip(states, params):
-            cursor = _run(uow, conn, sql, row, False, [state])
+        for (state, obj, *_rest), prow in zip(rows, params):
+            cursor = _run(conn, plan, sql, prow, False, [state])
+            ret = cursor.fetchone()
+            cursor.close()
+            if ret is not None:
+                matched += 1
+                _populate_row(uow, plan, obj.__dict__, returning, ret)
+        sane = True
+    else:
+        matched, sane = _execute_counted(conn, plan, sql, params, states, versioned)
+    if sane and matched != n and matched >= 0:
+        raise _stale("UPDATE", plan, n, matched, states)
+
+
+def _execute_counted(conn: Any, plan: _TablePlan, sql: str, params: list[Any],
+                     states: list[InstanceState], versioned: bool) -> tuple[int, bool]:
+    """Run an UPDATE/DELETE batch; (rows matched, whether that count is reliable).
+    A versioned batch runs row by row where executemany's count isn't reliable."""
+    dialect = conn.dialect
+    n = len(params)
+    if n > 1 and versioned and not dialect.supports_sane_multi_rowcount:
+        matched = 0
+        for state, prow in zip(states, params):
+            cursor = _run(conn, plan, sql, prow, False, [state])
             matched += cursor.rowcount
             cursor.close()
-    else:
-        cursor = _run(uow, conn, sql, params if len(params) > 1 else params[0],
-                      len(params) > 1, states)
-        matched = cursor.rowcount
-        cursor.close()
-    sane = dialect.supports_sane_multi_rowcount if len(params) > 1 else dialect.supports_sane_rowcount
-    if sane and matched != len(params) and matched >= 0:
-        raise exc.StaleDataError(
-            f"UPDATE statement on table {plan.table.name!r} expected to update {len(params)} "
-            f"row(s); {matched} were matched."
-            + (" The row was changed or deleted by another transaction (version check)."
-               if versioned else "")
-        )
+        return matched, bool(dialect.supports_sane_rowcount)
+    cursor = _run(conn, plan, sql, params if n > 1 else params[0], n > 1, states)
+    matched = cursor.rowcount
+    cursor.close()
+    return matched, bool(dialect.supports_sane_multi_rowcount if n > 1
+                         else dialect.supports_sane_rowcount)
 
 
-def _update_one_with_sql(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: InstanceState,
-                         obj: Any, changes: dict[str, Any], inline: dict[str, ClauseElement],
-                         where_pk: Sequence[Any], old_version: Any, expire: list[str]) -> None:
-    table = plan.table
-    key_to_col = dict(plan.columns)
-    crit = [c == v for (c, _), v in zip(plan.pk, where_pk)]
+def _update_with_core(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: InstanceState,
+                      obj: Any, changes: dict[str, Any], inline: dict[str, Any],
+                      server: list[str], where_pk: Sequence[Any], old_version: Any) -> None:
+    """An UPDATE that sets SQL expressions: compiled by Core, alone; the
+    expression attributes are fetched back (RETURNING) or expired."""
+    k2c = plan.key_to_col
+    crit = [k2c[k] == v for k, v in zip(plan.pk_keys, where_pk)]
     if plan.version_key is not None:
-        crit.append(key_to_col[plan.version_key] == old_version)
-    values: dict[Any, Any] = {key_to_col[k].key: v for k, v in changes.items()}
-    values.update({key_to_col[k].key: v for k, v in inline.items()})
-    stmt = sqldml.update(table).where(and_(*crit)).values(values)
+        crit.append(k2c[plan.version_key] == old_version)
+    values: dict[Any, Any] = {k2c[k].key: v for k, v in changes.items()}
+    values.update({k2c[k].key: v for k, v in inline.items()})
+    for k in server:
+        if k in plan.onupdate_fragments:
+            values[k2c[k].key] = k2c[k].onupdate.arg
+    stmt = sqldml.update(plan.table).where(and_(*crit)).values(values)
+    refetch = list(inline) + [k for k in server if plan.eager_update or k == plan.version_key]
     d = obj.__dict__
-    use_returning = bool(conn.dialect.update_returning) and expire
-    if use_returning:
-        stmt = stmt.returning(*[key_to_col[k] for k in expire])
-    try:
-        result = conn.execute(stmt)
-    except exc.DocketError as e:
-        e.add_detail(f"[while flushing: {_state_str(state)}]")
-        raise
-    if use_returning:
+    if plan.update_returning and refetch:
+        stmt = stmt.returning(*[k2c[k] for k in refetch])
+        result = _run_core(conn, stmt, state)
         row = result.fetchone()
+        result.close()
         rowcount = 0 if row is None else 1
         if row is not None:
-            for k, v in zip(expire, row):
+            for k, v in zip(refetch, row):
                 uow.populate(d, k, v)
-        result.close()
+        expire = [k for k in server if k not in refetch]
     else:
+        result = _run_core(conn, stmt, state)
         rowcount = result.rowcount
+        result.close()
+        expire = list(inline) + list(server)
+    if expire:
         uow.expire_after(state, expire)
     if conn.dialect.supports_sane_rowcount and rowcount != 1:
-        raise exc.StaleDataError(
-            f"UPDATE statement on table {table.name!r} expected to update 1 row(s); "
-            f"{rowcount} were matched."
-        )
+        raise _stale("UPDATE", plan, 1, rowcount, [state])
 
 
 # --- DELETE ------------------------------------------------------------------------------
@@ -470,55 +783,51 @@ def _update_one_with_sql(uow: UOWTransaction, plan: _TablePlan, conn: Any, state
 
 def delete_states(uow: UOWTransaction, mapper: Mapper, items: list[tuple[InstanceState, Any]],
                   conn: Any) -> None:
+    """DELETE rows by primary key (and version), as one executemany where possible."""
     plan = _plan(mapper, conn.dialect)
-    ck = ("delete",)
-    sql = plan.sql_cache.get(ck)
     versioned = plan.version_key is not None
+    sql = plan.sql_cache.get("delete")
     if sql is None:
-        n = len(plan.pk) + (1 if versioned else 0)
-        ph = plan.placeholders(n)
-        where = [f"{plan.quote(c)} = {ph[i]}" for i, (c, _) in enumerate(plan.pk)]
+        ph = plan.placeholders(len(plan.pk_keys) + (1 if versioned else 0))
+        where = [f"{plan.qualified(k)} = {ph[i]}" for i, k in enumerate(plan.pk_keys)]
         if versioned:
-            key_to_col = dict(plan.columns)
-            where.append(f"{plan.quote(key_to_col[plan.version_key])} = {ph[-1]}")
-        sql = plan.sql_cache[ck] = f"DELETE FROM {plan.q_table} WHERE {' AND '.join(where)}"
+            where.append(f"{plan.qualified(plan.version_key)} = {ph[-1]}")  # type: ignore[arg-type]
+        sql = plan.sql_cache["delete"] = (
+            f"DELETE FROM {plan.q_table} WHERE {' AND '.join(where)}"
+        )
+    items = _sort_persistent(items)
+    pk_procs = plan.bind_indexes(plan.pk_keys)
     params = []
     for state, obj in items:
         pk = state.identity
         assert pk is not None
-        row = _pk_params(plan, pk)
-        if versioned:
-            committed = state.committed_state or {}
-            v = committed.get(plan.version_key, NO_VALUE)
-            row.append(obj.__dict__.get(plan.version_key) if v is NO_VALUE else v)
-        params.append(tuple(row))
+        if pk_procs or versioned:
+            row = _pk_params(plan, pk)
+            if versioned:
+                vkey = plan.version_key
+                assert vkey is not None
+                committed = state.committed_state or {}
+                v = committed.get(vkey, NO_VALUE)
+                if v is NO_VALUE:
+                    d = obj.__dict__
+                    v = d[vkey] if vkey in d else getattr(obj, vkey)
+                row.append(v)
+            params.append(tuple(row))
+        else:
+            params.append(pk)
     states = [s for s, _ in items]
-    dialect = conn.dialect
-    many = len(params) > 1
-    if many and versioned and not dialect.supports_sane_multi_rowcount:
-        matched = 0
-        for state, row in zip(states, params):
-            cursor = _run(uow, conn, sql, row, False, [state])
-            matched += cursor.rowcount
-            cursor.close()
-    else:
-        cursor = _run(uow, conn, sql, params if many else params[0], many, states)
-        matched = cursor.rowcount
-        cursor.close()
-    sane = dialect.supports_sane_multi_rowcount if many else dialect.supports_sane_rowcount
-    if sane and matched != len(params) and matched >= 0:
-        message = (
-            f"DELETE statement on table {plan.table.name!r} expected to delete {len(params)} "
-            f"row(s); {matched} were matched."
-        )
+    n = len(params)
+    matched, sane = _execute_counted(conn, plan, sql, params, states, versioned)
+    if sane and matched != n and matched >= 0:
         if versioned:
-            raise exc.StaleDataError(
-                message + " The row was changed or deleted by another transaction (version "
-                "check)."
-            )
+            raise _stale("DELETE", plan, n, matched, states)
         if mapper.confirm_deleted_rows:
-            warnings.warn(message + " Please set confirm_deleted_rows=False within the mapper "
-                          "configuration to prevent this warning.", stacklevel=4)
+            warnings.warn(
+                f"DELETE statement on table {plan.table.name!r} expected to delete {n} row(s); "
+                f"{matched} were matched ({_states_str(states)}). Set "
+                "confirm_deleted_rows=False in the mapper configuration to silence this.",
+                UserWarning, stacklevel=4,
+            )
 
 
 def save_obj(uow: UOWTransaction, mapper: Mapper, inserts: list[tuple[InstanceState, Any]],

@@ -10,7 +10,8 @@ from docket import exc
 from docket.orm.attributes import make_scalar_deleter, make_scalar_setter
 from docket.orm.state import STATE_KEY
 from docket.sql.elements import ColumnElement
-from docket.sql.schema import Column
+from docket.sql.schema import Column, ForeignKey
+from docket.sql.type_api import TypeEngine
 
 if TYPE_CHECKING:
     from docket.orm.attributes import QueryableAttribute
@@ -92,15 +93,8 @@ class ColumnProperty(MapperProperty):
 
     # -- instance behaviour -------------------------------------------------------------
     def _setter(self) -> Callable[[Any, Any], None] | None:
-        if not self.is_writable:
-            key = self.key
-
-            def read_only(obj: Any, value: Any) -> None:
-                raise AttributeError(
-                    f"{type(obj).__name__}.{key} is a read-only SQL expression attribute"
-                )
-
-            return read_only
+        # SQL-expression attributes are assignable too (as in SQLAlchemy); the
+        # flush writes table columns only, so such a value is never persisted
         return make_scalar_setter(self.key)
 
     def _deleter(self) -> Callable[[Any], None] | None:
@@ -152,33 +146,67 @@ def deferred(column: Any, *additional: Any, group: str | None = None,
     return ColumnProperty(column, *additional, deferred=True, group=group, raiseload=raiseload)
 
 
+def _is_type(arg: Any) -> bool:
+    return isinstance(arg, TypeEngine) or (isinstance(arg, type) and issubclass(arg, TypeEngine))
+
+
 class MappedColumn:
     """What ``mapped_column()`` returns in a declarative class body: a Column
-    plus ORM options, completed from the ``Mapped[...]`` annotation."""
+    plus ORM options, completed from the ``Mapped[...]`` annotation.
+
+    The constructor arguments are kept so that a mixin's declaration can be
+    re-created (with fresh ForeignKey objects) for every class using it.
+    """
 
     def __init__(self, *args: Any, **kw: Any) -> None:
+        self._args = args
+        self._kw = dict(kw)
         self.deferred = kw.pop("deferred", False)
         self.deferred_group = kw.pop("deferred_group", None)
         self.deferred_raiseload = kw.pop("deferred_raiseload", False)
         self.active_history = kw.pop("active_history", False)
-        kw.pop("init", None)
-        kw.pop("repr", None)
-        kw.pop("compare", None)
-        kw.pop("kw_only", None)
-        kw.pop("default_factory", None)
+        self.sort_order = kw.pop("sort_order", 0)
+        for dataclass_only in ("init", "repr", "compare", "kw_only", "default_factory",
+                               "hash", "dataclass_metadata"):
+            kw.pop(dataclass_only, None)
         self.use_existing_column = kw.pop("use_existing_column", False)
         self._has_nullable = "nullable" in kw
-        self._has_type = any(
-            not isinstance(a, str) and (isinstance(a, type) or hasattr(a, "_cached_bind_processor"))
-            for a in args
-        ) or "type_" in kw
+        self._has_type = "type_" in kw or any(_is_type(a) for a in args)
         self.column = Column(*args, **kw)
 
     def _copy(self) -> MappedColumn:
-        new = MappedColumn.__new__(MappedColumn)
-        new.__dict__.update(self.__dict__)
-        new.column = self.column._copy()
-        return new
+        """A fresh declaration for another class (new Column, new ForeignKeys)."""
+        args = [a._copy() if isinstance(a, ForeignKey) else a for a in self._args]
+        return MappedColumn(*args, **self._kw)
+
+    def _merged_with(self, base: MappedColumn) -> MappedColumn:
+        """This declaration completed by one found in ``Annotated[..., mapped_column()]``:
+        arguments given here win; the base supplies the rest."""
+        own_name = any(isinstance(a, str) for a in self._args)
+        own_type = self._has_type
+        args: list[Any] = []
+        for a in base._args:
+            if (isinstance(a, str) and own_name) or (_is_type(a) and own_type):
+                continue
+            args.append(a._copy() if isinstance(a, ForeignKey) else a)
+        names = [a for a in args if isinstance(a, str)]
+        rest = [a for a in args if not isinstance(a, str)]
+        own_names = [a for a in self._args if isinstance(a, str)]
+        own_rest = [a for a in self._args if not isinstance(a, str)]
+        return MappedColumn(*own_names, *names, *own_rest, *rest, **{**base._kw, **self._kw})
+
+    def _property(self, column: Column) -> ColumnProperty:
+        """The mapper property for this declaration's completed column."""
+        if self.deferred or self.deferred_group or self.deferred_raiseload:
+            return ColumnProperty(column, deferred=True, group=self.deferred_group,
+                                  raiseload=self.deferred_raiseload,
+                                  active_history=self.active_history)
+        return ColumnProperty(column, active_history=self.active_history,
+                              doc=self._kw.get("doc"), info=self._kw.get("info"))
+
+    def __clause_element__(self) -> Column:
+        # lets a class body use the column in expressions: column_property(func.lower(name))
+        return self.column
 
     def __repr__(self) -> str:
         return f"mapped_column({self.column.name!r})"

@@ -19,7 +19,9 @@ Slots and their invariants:
   nothing changed.  This is the history: it costs nothing until a change.
 * ``modified`` -- set by the first change after a load/flush; a modified state
   is held strongly by its session until flushed.
-* ``expired_attributes`` -- keys to reload on next access, or None.
+* ``expired_attributes`` -- keys to reload on next access (a set; stored as
+  None in the ``_expired_attributes`` slot until the first expiry, so hot
+  paths test the slot's truthiness without a property call).
 * ``flags`` -- DELETED (row deleted by a flush in the current transaction),
   WAS_DELETED (ever deleted by a flush), EXPIRED (whole object expired).
 """
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from docket.orm.mapper import Mapper
     from docket.orm.session import Session
 
-__all__ = ["InstanceState", "NO_VALUE", "ObjectState", "STATE_KEY", "instance_state"]
+__all__ = ["AttributeState", "InstanceState", "NO_VALUE", "ObjectState", "STATE_KEY", "instance_state"]
 
 #: where an object keeps its InstanceState in ``__dict__``
 STATE_KEY = "_docket_state"
@@ -85,13 +87,24 @@ def _object_gone(state: InstanceState) -> None:
             session._identity_map._discard_gone(state)
 
 
-class InstanceState(weakref.ref):  # type: ignore[type-arg]
+class InstanceState(weakref.ref):
     """Per-object ORM state; ``inspect(obj)`` returns it."""
 
     __slots__ = (
         "mapper", "ident", "identity_token", "session_id", "committed_state", "modified",
-        "expired_attributes", "flags", "load_ctx", "parents", "__weakref__",
+        "_expired_attributes", "flags", "load_ctx", "parents", "__weakref__",
     )
+
+    mapper: Mapper
+    ident: Any
+    identity_token: Any
+    session_id: int | None
+    committed_state: dict[str, Any] | None
+    modified: bool
+    _expired_attributes: set[str] | None
+    flags: int
+    load_ctx: Any
+    parents: Any
 
     # weakrefs compare their referents; states compare by identity
     __hash__ = object.__hash__
@@ -110,7 +123,7 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
         self.session_id = None
         self.committed_state = None
         self.modified = False
-        self.expired_attributes = None
+        self._expired_attributes = None
         self.flags = 0
         self.load_ctx = None
         self.parents = None
@@ -206,10 +219,31 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
 
     # -- attributes -------------------------------------------------------------------
     @property
+    def expired_attributes(self) -> set[str]:
+        """Keys of attributes expired and reloaded on next access (a set, as in
+        SQLAlchemy; the slot holds None until something is expired)."""
+        expired = self._expired_attributes
+        if expired is None:
+            expired = self._expired_attributes = set()
+        if self.flags & EXPIRED:
+            # the whole object is expired: every unloaded column attribute is
+            # (folded into the set, which is what a reload consults)
+            obj = self()
+            if obj is not None:
+                d = obj.__dict__
+                expired.update(k for k in self.mapper._eager_column_keys if k not in d)
+        return expired
+
+    @expired_attributes.setter
+    def expired_attributes(self, value: set[str] | None) -> None:
+        self._expired_attributes = value
+
+    @property
     def unloaded(self) -> set[str]:
-        """Mapped attribute keys with no loaded value."""
+        """Keys of mapped attributes with no value in the object's dict
+        (never loaded, expired or deferred)."""
         d = self.dict
-        return {k for k in self.mapper._column_attr_keys if k not in d}
+        return {k for k in self.mapper._props if k not in d}
 
     @property
     def unloaded_expirable(self) -> set[str]:
@@ -241,6 +275,8 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
                 obj = self()
                 if obj is not None:
                     session._modified[self] = obj
+                if session._transaction is None and session.autobegin:
+                    session._autobegin_t()  # as SQLAlchemy: a change begins a transaction
 
     def _commit_all(self) -> None:
         """The object's attributes now match the database (after a flush/load)."""
@@ -254,9 +290,24 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
         )
 
     def __reduce__(self) -> Any:
-        raise TypeError(
-            "InstanceState can't be pickled on its own; pickle the mapped object instead."
-        )
+        """Pickle support: the state is rebuilt around the unpickled object.
+
+        Pickling a mapped object pickles its ``__dict__`` and so this state;
+        the object itself is already in the pickle's memo by then, so the
+        reference below is resolved to the new object on load.  The session
+        link is not kept: a persistent object unpickles as *detached* with its
+        loaded values and pending history, a pending one as *transient*.
+        """
+        obj = self()
+        if obj is None:
+            raise TypeError(
+                "Can't pickle an InstanceState whose object was garbage collected; pickle "
+                "the mapped object itself."
+            )
+        return (_restore_state, (
+            obj, self.mapper.class_, self.ident, self.identity_token, self.committed_state,
+            self.modified, self._expired_attributes, self.flags & (WAS_DELETED | EXPIRED),
+        ))
 
 
 class AttributeState:
@@ -280,12 +331,20 @@ class AttributeState:
 
     @property
     def history(self) -> Any:
-        from docket.orm.attributes import get_state_history
+        """The attribute's History without loading anything (an unloaded
+        attribute has empty history), like SQLAlchemy's ``attrs[key].history``."""
+        from docket.orm.attributes import PASSIVE_NO_INITIALIZE, get_state_history
 
-        return get_state_history(self.state, self.key)
+        return get_state_history(self.state, self.key, PASSIVE_NO_INITIALIZE)
 
     def load_history(self) -> Any:
-        return self.history
+        """The attribute's History, loading the value first if needed."""
+        from docket.orm.attributes import PASSIVE_OFF, get_state_history
+
+        return get_state_history(self.state, self.key, PASSIVE_OFF)
+
+    def __repr__(self) -> str:
+        return f"<AttributeState {self.key!r}>"
 
 
 class AttributeStates:
@@ -297,7 +356,7 @@ class AttributeStates:
         self._state = state
 
     def __getitem__(self, key: str) -> AttributeState:
-        if key not in self._state.mapper.attrs:
+        if key not in self._state.mapper._props:
             raise KeyError(f"{self._state.mapper.class_.__name__} has no mapped attribute {key!r}")
         return AttributeState(self._state, key)
 
@@ -308,13 +367,36 @@ class AttributeStates:
             raise AttributeError(str(e)) from None
 
     def __iter__(self) -> Iterator[AttributeState]:
-        return (AttributeState(self._state, k) for k in self._state.mapper.attrs)
+        return (AttributeState(self._state, k) for k in self._state.mapper._props)
 
     def keys(self) -> list[str]:
-        return list(self._state.mapper.attrs)
+        return list(self._state.mapper._props)
 
     def __len__(self) -> int:
-        return len(self._state.mapper.attrs)
+        return len(self._state.mapper._props)
+
+
+def _restore_state(obj: Any, cls: type, ident: Any, identity_token: Any,
+                   committed_state: dict[str, Any] | None, modified: bool,
+                   expired: set[str] | None, flags: int) -> InstanceState:
+    """Unpickle: a detached (or transient) state for ``obj``.
+
+    Raises:
+        UnmappedClassError: ``cls`` is not mapped in the unpickling process.
+    """
+    mapper = getattr(cls, "__mapper__", None)
+    if mapper is None:
+        from docket import exc
+
+        raise exc.UnmappedClassError(cls)
+    state = InstanceState(obj, mapper)
+    state.ident = ident
+    state.identity_token = identity_token
+    state.committed_state = committed_state
+    state.modified = modified
+    state._expired_attributes = expired
+    state.flags = flags
+    return state
 
 
 def instance_state(obj: Any) -> InstanceState:
@@ -325,7 +407,7 @@ def instance_state(obj: Any) -> InstanceState:
         UnmappedInstanceError: ``obj``'s class is not mapped.
     """
     try:
-        return obj.__dict__[STATE_KEY]  # type: ignore[no-any-return]
+        return obj.__dict__[STATE_KEY]
     except (KeyError, AttributeError):
         pass
     from docket import exc

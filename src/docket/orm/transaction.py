@@ -1,24 +1,39 @@
 """SessionTransaction: the Session's transaction state machine.
 
-A Session has at most one *current* SessionTransaction; a root transaction
-(``nested=False``) may have a chain of SAVEPOINT children
-(``begin_nested()``), each pointing at its ``parent``.
+A Session has at most one *current* SessionTransaction
+(``session._transaction``).  A root transaction (``parent is None``) may have
+a chain of SAVEPOINT children (``begin_nested()``), each pointing at its
+``parent``; the current one is always the innermost.
 
-States (:class:`TxState`): ACTIVE -> (PREPARED ->) COMMITTED -> CLOSED, or
-ACTIVE -> DEACTIVE (a flush failed inside it: its database work was rolled
-back and every further use raises PendingRollbackError until it is rolled
-back explicitly) -> CLOSED.
+States (:class:`TxState`)::
 
-In-memory restore on rollback follows SQLAlchemy: ``_new`` holds states
-INSERTed by flushes inside this transaction, ``_deleted`` states DELETEd,
-``_dirty`` states UPDATEd.  Rolling back expunges the new ones (and anything
-still pending), restores the deleted ones as persistent, and expires the
-rest -- every persistent object for a root transaction, only objects changed
-inside it for a SAVEPOINT.
+    ACTIVE --prepare--> PREPARED --commit--> COMMITTED --> CLOSED
+    ACTIVE --commit---------------------------^
+    ACTIVE/PREPARED --rollback/close--> CLOSED
+    ACTIVE --failed flush--> DEACTIVE --rollback/close--> CLOSED
+
+DEACTIVE means a flush failed inside this transaction: its database work is
+already rolled back and every further use raises PendingRollbackError until
+``rollback()``.  Using a CLOSED transaction raises ResourceClosedError.
+
+In-memory snapshot (what a rollback undoes), per transaction boundary:
+
+* ``_new`` -- states INSERTed by flushes inside it (made transient again);
+* ``_deleted`` -- states DELETEd by flushes inside it (restored persistent);
+* ``_dirty`` -- states UPDATEd by flushes inside it (expired);
+* ``_key_switches`` -- state -> identity before a flush changed its primary key.
+
+They hold states weakly, so a long transaction never keeps the objects it
+wrote alive.  Committing a SAVEPOINT hands them to its parent; rolling back
+restores them (a root rollback expires every persistent object, a SAVEPOINT
+rollback only those changed inside it).
 """
 
 from __future__ import annotations
 
+import warnings
+import weakref
+from collections.abc import Iterator
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +51,7 @@ class TxState(Enum):
     ACTIVE = "active"
     PREPARED = "prepared"
     COMMITTED = "committed"
-    DEACTIVE = "deactive"
+    DEACTIVE = "inactive"
     CLOSED = "closed"
 
 
@@ -48,12 +63,30 @@ class SessionTransactionOrigin(Enum):
     BEGIN_NESTED = 2
 
 
+class _StateRegistry(weakref.WeakKeyDictionary):  # type: ignore[type-arg,unused-ignore]
+    """States written by a transaction, held weakly.  Accepts
+    ``registry[state] = obj`` but never stores the object, so registering
+    does not keep it alive."""
+
+    def __setitem__(self, state: Any, obj: Any) -> None:
+        super().__setitem__(state, None)
+
+    def update(self, other: Any = None, **kw: Any) -> None:  # type: ignore[override]
+        for state in other or ():
+            self[state] = None
+
+
 class _Bound:
-    """One connection enlisted in a session transaction."""
+    """One connection enlisted in a session transaction.
+
+    ``should_commit`` -- commit()/close() act on ``transaction`` (False for a
+    joined external transaction in ``rollback_only`` mode);
+    ``should_close`` -- the session opened the connection and closes it.
+    """
 
     __slots__ = ("connection", "transaction", "should_close", "should_commit")
 
-    def __init__(self, connection: Connection, transaction: Transaction | None,
+    def __init__(self, connection: Connection, transaction: Transaction,
                  should_close: bool, should_commit: bool) -> None:
         self.connection = connection
         self.transaction = transaction
@@ -62,43 +95,45 @@ class _Bound:
 
 
 class SessionTransaction:
-    """A transaction (or SAVEPOINT) of a Session; a context manager.
+    """A transaction (or SAVEPOINT) of a Session; a context manager that
+    commits on success and rolls back on error.
 
     Attributes:
         parent: the enclosing SessionTransaction (None for the root).
         nested: True for a SAVEPOINT.
-        origin: how it began.
+        origin: how it began (:class:`SessionTransactionOrigin`).
     """
 
     def __init__(self, session: Session, origin: SessionTransactionOrigin,
                  parent: SessionTransaction | None = None) -> None:
+        session._check_can_begin()
         self.session = session
         self.origin = origin
         self.parent = parent
         self.nested = origin is SessionTransactionOrigin.BEGIN_NESTED
         self._state = TxState.ACTIVE
         self._connections: dict[Any, _Bound] = {}
-        self._new: dict[InstanceState, Any] = {}
-        self._deleted: dict[InstanceState, Any] = {}
-        self._dirty: set[InstanceState] = set()
+        self._new: _StateRegistry = _StateRegistry()
+        self._deleted: _StateRegistry = _StateRegistry()
+        self._dirty: weakref.WeakSet[InstanceState] = weakref.WeakSet()
+        self._key_switches: weakref.WeakKeyDictionary[InstanceState, Any] = (
+            weakref.WeakKeyDictionary())
         self._failure: BaseException | None = None
-        if self.nested:
-            assert parent is not None
-            # a SAVEPOINT opens on every connection the parent holds
+        self._outer_context: SessionTransaction | None = None
+        if parent is not None:
+            # a SAVEPOINT opens at once on every connection the parent holds
             for bind, bound in parent._connections.items():
-                self._connections[bind] = _Bound(
-                    bound.connection, bound.connection.begin_nested(), False, True
-                )
+                conn = bound.connection
+                self._connections[bind] = _Bound(conn, conn.begin_nested(), False, True)
+        session._transaction = self
         session._dispatch_after_transaction_create(self)
 
     # -- introspection ---------------------------------------------------------------
     @property
     def is_active(self) -> bool:
+        """True until the transaction is committed, rolled back, closed or
+        deactivated by a failed flush."""
         return self._state is TxState.ACTIVE
-
-    @property
-    def _is_root(self) -> bool:
-        return self.parent is None
 
     def _root(self) -> SessionTransaction:
         txn = self
@@ -106,144 +141,230 @@ class SessionTransaction:
             txn = txn.parent
         return txn
 
+    def _inner(self) -> list[SessionTransaction]:
+        """The transactions begun inside this one, innermost first."""
+        out = []
+        txn = self.session._transaction
+        while txn is not None and txn is not self:
+            out.append(txn)
+            txn = txn.parent
+        return out if txn is self else []
+
     def _check_usable(self) -> None:
-        if self._state is TxState.DEACTIVE:
-            first_line = str(self._failure).split("\n", 1)[0]
+        """Raise unless SQL may be emitted in this transaction.
+
+        Raises:
+            PendingRollbackError: a flush failed; rollback() first.
+            ResourceClosedError: the transaction is closed.
+            InvalidRequestError: it is committed or prepared.
+        """
+        state = self._state
+        if state is TxState.ACTIVE:
+            return
+        if state is TxState.DEACTIVE:
+            failure = self._failure
+            first_line = str(failure).split("\n", 1)[0] if failure is not None else ""
             raise exc.PendingRollbackError(
                 "This Session's transaction has been rolled back due to a previous exception "
-                f"during flush ({type(self._failure).__name__}: {first_line}). To begin a "
-                "new transaction with this Session, first issue Session.rollback()."
+                f"during flush ({type(failure).__name__}: {first_line}). To begin a new "
+                "transaction with this Session, first issue Session.rollback()."
             )
-        if self._state is not TxState.ACTIVE:
-            raise exc.InvalidRequestError(
-                f"This session transaction is {self._state.value} and can no longer be used; "
-                "begin a new one."
+        if state is TxState.CLOSED:
+            raise exc.ResourceClosedError(
+                "This transaction is closed; it can't be committed, rolled back or used for "
+                "SQL again. Use the Session itself (it begins a new transaction) or "
+                "session.begin()."
             )
+        raise exc.InvalidRequestError(
+            f"This session is in '{state.value}' state; no further SQL can be emitted within "
+            "this transaction. Finish it with commit() or rollback() first."
+        )
 
     # -- connections --------------------------------------------------------------------
-    def _connection_for_bind(self, bind: Any) -> Connection:
+    def _connection_for_bind(self, bind: Any,
+                             execution_options: dict[str, Any] | None = None) -> Connection:
         self._check_usable()
         bound = self._connections.get(bind)
         if bound is not None:
+            if execution_options:
+                warnings.warn(
+                    "Connection is already established for the given bind; execution_options "
+                    "ignored (pass them to the first session.connection() of the transaction).",
+                    stacklevel=4,
+                )
             return bound.connection
         if self.parent is not None:
-            conn = self.parent._connection_for_bind(bind)
+            conn = self.parent._connection_for_bind(bind, execution_options)
             self._connections[bind] = _Bound(conn, conn.begin_nested(), False, True)
             return conn
         from docket.engine.base import Connection as _Connection
 
-        session = self.session
-        if isinstance(bind, _Connection):
-            conn = bind
-            mode = session.join_transaction_mode
-            if conn.in_transaction():
-                if mode == "create_savepoint" or (
-                    mode == "conservative_savepoint" and conn.in_nested_transaction()
-                ):
-                    self._connections[bind] = _Bound(conn, conn.begin_nested(), False, True)
-                elif mode == "control_fully":
-                    self._connections[bind] = _Bound(conn, conn.get_transaction(), False, True)
-                else:  # rollback_only / conservative_savepoint outside a savepoint
-                    self._connections[bind] = _Bound(conn, conn.get_transaction(), False, False)
-            else:
-                trans = conn.begin_twophase() if session.twophase else conn.begin()
-                self._connections[bind] = _Bound(conn, trans, False, True)
-        else:
-            conn = bind.connect()
-            if session._connection_execution_options:
-                conn.execution_options(**session._connection_execution_options)
-            try:
-                trans = conn.begin_twophase() if session.twophase else conn.begin()
-            except BaseException:
+        owned = not isinstance(bind, _Connection)
+        conn = bind.connect() if owned else bind
+        try:
+            if execution_options:
+                conn.execution_options(**execution_options)
+            trans, should_commit = self._begin_on(conn)
+        except BaseException:
+            if owned:
                 conn.close()
-                raise
-            self._connections[bind] = _Bound(conn, trans, True, True)
-        session._dispatch_after_begin(self, conn)
+            raise
+        self._connections[bind] = _Bound(conn, trans, owned, should_commit)
+        self.session._dispatch_after_begin(self, conn)
         return conn
+
+    def _begin_on(self, conn: Connection) -> tuple[Transaction, bool]:
+        """Begin (or join) the root transaction on ``conn``; returns it and
+        whether commit()/close() act on it (``join_transaction_mode``)."""
+        session = self.session
+        if session.twophase:
+            if not conn.dialect.supports_two_phase:
+                raise exc.InvalidRequestError(
+                    f"Session(twophase=True) needs two-phase commit, which the "
+                    f"{conn.dialect.name} dialect does not support; use twophase=False or a "
+                    "database that has it (PostgreSQL)."
+                )
+            return conn.begin_twophase(), True
+        if not conn.in_transaction():
+            return conn.begin(), True
+        mode = session.join_transaction_mode
+        if mode == "conditional_savepoint":
+            mode = "create_savepoint" if conn.in_nested_transaction() else "rollback_only"
+        if mode == "create_savepoint":
+            return conn.begin_nested(), True
+        trans: Any = conn.get_nested_transaction() or conn.get_transaction()
+        return trans, mode == "control_fully"
+
+    def _bounds(self) -> Iterator[_Bound]:
+        return iter(list(self._connections.values()))
 
     # -- commit --------------------------------------------------------------------------
     def prepare(self) -> None:
         """First phase of a two-phase commit (flushes first).
 
         Raises:
-            InvalidRequestError: not a root two-phase transaction.
+            InvalidRequestError: not a root transaction of a ``twophase`` session.
         """
         if self.parent is not None or not self.session.twophase:
             raise exc.InvalidRequestError(
-                "'twophase' mode not enabled, or not root transaction; can't prepare."
+                "'twophase' mode not enabled, or not root transaction; can't prepare. Create "
+                "the Session with twophase=True and call prepare() outside any SAVEPOINT."
             )
         self._prepare_impl()
 
     def _prepare_impl(self) -> None:
         self._check_usable()
+        for inner in self._inner():  # SAVEPOINTs inside this one are released first
+            inner.commit()
         session = self.session
         session._dispatch_before_commit()
-        for _ in range(100):  # before_flush hooks may add more work
-            if not session._has_changes():
-                break
-            session.flush()
-        else:
-            raise exc.FlushError("Over 100 subsequent flushes have occurred within "
-                                 "session.commit() - is an after_flush() hook creating new "
-                                 "objects?")
+        if not session._flushing:
+            for _ in range(100):  # before_flush hooks may add more work
+                if not session._has_changes():
+                    break
+                session.flush()
+            else:
+                raise exc.FlushError(
+                    "Over 100 subsequent flushes have occurred within session.commit(); is an "
+                    "after_flush() hook creating new objects on every flush?"
+                )
         if self.parent is None and session.twophase:
-            for bound in self._connections.values():
-                if bound.should_commit and bound.transaction is not None:
+            try:
+                for bound in self._bounds():
                     bound.transaction.prepare()  # type: ignore[attr-defined]
+            except BaseException:
+                self.rollback()
+                raise
         self._state = TxState.PREPARED
 
     def commit(self, _to_root: bool = False) -> None:
-        """Flush and commit (release, for a SAVEPOINT).
+        """Flush and commit (RELEASE, for a SAVEPOINT); SAVEPOINTs begun
+        inside this one are committed first.
 
         Raises:
             PendingRollbackError: a flush failed; call rollback() first.
+            ResourceClosedError: the transaction is already closed.
         """
         if self._state is not TxState.PREPARED:
             self._prepare_impl()
-        if self.parent is None or self.nested:
-            for bound in self._connections.values():
-                if bound.should_commit and bound.transaction is not None and (
-                    bound.transaction.is_active
-                ):
-                    bound.transaction.commit()
+        for bound in self._bounds():
+            if bound.should_commit and bound.transaction.is_active:
+                bound.transaction.commit()
         self._state = TxState.COMMITTED
-        session = self.session
-        if self.parent is None:
-            session._finish_commit(self)
-        else:
-            parent = self.parent
-            parent._new.update(self._new)
-            parent._deleted.update(self._deleted)
-            parent._dirty.update(self._dirty)
-        self.close()
+        self.session._dispatch_after_commit(self)
+        self._remove_snapshot()
+        self.close(_restore=False)
         if _to_root and self.parent is not None:
             self.parent.commit(_to_root=True)
 
-    # -- rollback ------------------------------------------------------------------------
-    def rollback(self, _capture_exception: BaseException | None = None) -> None:
-        """Roll back (to the SAVEPOINT, for a nested transaction) and restore
-        the in-memory state of the objects it touched."""
-        if self._state is TxState.CLOSED:
-            return
+    def _remove_snapshot(self) -> None:
         session = self.session
-        if self._state is not TxState.DEACTIVE:
-            self._rollback_db()
-            session._restore_after_rollback(self)
-        if _capture_exception is not None:
-            self._state = TxState.DEACTIVE
-            self._failure = _capture_exception
+        parent = self.parent
+        if parent is not None:
+            parent._new.update(self._new)
+            parent._deleted.update(self._deleted)
+            parent._dirty.update(self._dirty)
+            for state, old in self._key_switches.items():
+                parent._key_switches.setdefault(state, old)
             return
-        self._state = TxState.CLOSED
-        session._dispatch_after_rollback(self)
-        self.close()
+        session._detach_deleted(list(self._deleted))
+        if session.expire_on_commit:
+            session.expire_all()
+
+    # -- rollback ------------------------------------------------------------------------
+    def rollback(self, _capture_exception: BaseException | None = None,
+                 _to_root: bool = False) -> None:
+        """Roll back (to the SAVEPOINT, for a nested transaction), ending any
+        SAVEPOINTs begun inside it, and restore the in-memory state of the
+        objects it touched.
+
+        Raises:
+            ResourceClosedError: the transaction is already closed.
+        """
+        if self._state in (TxState.CLOSED, TxState.COMMITTED):
+            self._check_usable()
+        self._absorb_inner()
+        error: BaseException | None = None
+        if self._state in (TxState.ACTIVE, TxState.PREPARED):
+            try:
+                self._rollback_db()
+            except BaseException as e:  # restore memory anyway, then report
+                error = e
+            self._state = TxState.DEACTIVE
+            self._restore_snapshot()
+            self.session._dispatch_after_rollback(self)
+        elif self.session._has_changes():
+            # changes made after a failed flush are discarded with it
+            self._restore_snapshot()
+        if _capture_exception is not None:
+            self._failure = _capture_exception
+            if error is not None:
+                raise error
+            return
+        self.close(_restore=False)
+        if error is not None:
+            raise error
+        if _to_root and self.parent is not None:
+            self.parent.rollback(_to_root=True)
+
+    def _absorb_inner(self) -> None:
+        """End the SAVEPOINTs begun inside this transaction; their written
+        states join this one so its restore covers them."""
+        for inner in self._inner():
+            self._new.update(inner._new)
+            self._deleted.update(inner._deleted)
+            self._dirty.update(inner._dirty)
+            for state, old in inner._key_switches.items():
+                self._key_switches[state] = old
+            inner._state = TxState.CLOSED
+            self.session._transaction = inner.parent
+            self.session._dispatch_after_transaction_end(inner)
 
     def _rollback_db(self) -> None:
         error: BaseException | None = None
-        for bound in self._connections.values():
+        for bound in self._bounds():
             trans = bound.transaction
-            if trans is None or not trans.is_active:
-                continue
-            if bound.should_commit or self.parent is None:
+            if trans.is_active:
                 try:
                     trans.rollback()
                 except BaseException as e:  # keep rolling back the others
@@ -251,31 +372,65 @@ class SessionTransaction:
         if error is not None:
             raise error
 
-    def close(self) -> None:
-        """End this transaction: release connections (root) and make the
-        parent current again."""
+    def _restore_snapshot(self) -> None:
+        """Undo in memory what this transaction did (see module docstring)."""
         session = self.session
-        if self._state not in (TxState.CLOSED, TxState.COMMITTED, TxState.DEACTIVE):
-            self._rollback_db()
-            session._restore_after_rollback(self)
-        self._state = TxState.CLOSED
-        if self.parent is None:
-            for bound in self._connections.values():
-                if bound.should_close:
-                    bound.connection.close()
+        to_expunge = set(self._new).union(session._new)
+        for state in to_expunge:
+            session._expunge_state(state, to_transient=True)
+        for state, old_ident in list(self._key_switches.items()):
+            if state not in to_expunge:
+                session._restore_identity(state, old_ident)
+        for state in set(self._deleted).union(session._deleted) - to_expunge:
+            session._restore_deleted(state)
+        session._deleted.clear()
+        dirty_only = self.nested
+        dirty = self._dirty
+        for state in session._identity_map.all_states():
+            if not dirty_only or state.modified or state in dirty:
+                session._expire_state(state)
+
+    # -- close ---------------------------------------------------------------------------
+    def close(self, invalidate: bool = False, _restore: bool = True) -> None:
+        """End this transaction: an unfinished one is rolled back first;
+        a root transaction releases (or invalidates) its connections; the
+        parent becomes current again."""
+        if self._state is TxState.CLOSED:
+            return
+        if _restore and self._state in (TxState.ACTIVE, TxState.PREPARED):
+            self.rollback()
+            return
+        for inner in self._inner():  # innermost first: each ends its own SAVEPOINTs
+            inner.close(invalidate, _restore=False)
+        root = self.parent is None
+        for bound in self._bounds():
+            conn = bound.connection
+            if invalidate and root and not conn.closed and not conn.invalidated:
+                conn.invalidate()
+            if bound.should_commit and bound.transaction.is_active:
+                bound.transaction.close()
+            if bound.should_close and root:
+                conn.close()
+        if root:
             self._connections.clear()
+        self._state = TxState.CLOSED
+        session = self.session
         if session._transaction is self:
             session._transaction = self.parent
         session._dispatch_after_transaction_end(self)
 
     # -- context manager -------------------------------------------------------------------
     def __enter__(self) -> SessionTransaction:
+        session = self.session
+        self._outer_context = session._trans_context_manager
+        session._trans_context_manager = self
         return self
 
     def __exit__(self, type_: Any, value: Any, tb: Any) -> None:
+        self.session._trans_context_manager = self._outer_context
         if self._state is TxState.CLOSED:
             return
-        if type_ is None and self._state is TxState.ACTIVE:
+        if type_ is None:  # a failed flush inside the block surfaces here
             try:
                 self.commit()
             except BaseException:
@@ -288,3 +443,4 @@ class SessionTransaction:
     def __repr__(self) -> str:
         kind = "nested" if self.nested else "root"
         return f"<SessionTransaction {kind} {self._state.value}>"
+

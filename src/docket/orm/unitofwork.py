@@ -2,28 +2,35 @@
 bookkeeping after it succeeds or fails.
 
 Order: mappers are sorted topologically by the foreign keys between their
-tables (``docket._util.topological``); INSERTs and UPDATEs run parents
-first, DELETEs children first.  Relationship dependencies (one-to-many,
-many-to-one, many-to-many, self-referential rows) add edges to the same
-sort through :meth:`UOWTransaction.add_dependency`.
+tables (``docket._util.topological``); per mapper, INSERTs then UPDATEs run
+parents first, and DELETEs children first after all saves.  Relationship
+dependencies (one-to-many, many-to-one, many-to-many, self-referential rows)
+add edges to the same sort through :meth:`UOWTransaction.add_dependency`.
+
+Row switch (as SQLAlchemy): a new object whose primary key equals that of an
+object deleted in the same flush becomes an UPDATE of that row instead of a
+DELETE plus an INSERT.
 
 Atomicity: nothing about the session's bookkeeping changes until every
 statement succeeded.  Values written into objects during execution
 (generated keys, defaults, fetched server values) are logged in
-``populated``; on failure they are removed again and the innermost session
-transaction is rolled back, leaving the objects as they were before the
-flush.
+``populated``; on failure they are put back, then the innermost session
+transaction is rolled back (``rollback(_capture_exception=e)``), which
+restores the session's in-memory state and leaves it raising
+PendingRollbackError until ``Session.rollback()``.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from docket import exc
 from docket._util import topological
 from docket.orm import persistence
-from docket.orm.state import DELETED, NO_VALUE, WAS_DELETED, InstanceState
+from docket.orm.state import DELETED, NO_VALUE, WAS_DELETED, InstanceState, instance_state
+from docket.sql.elements import ClauseElement
 
 if TYPE_CHECKING:
     from docket.orm.mapper import Mapper
@@ -33,18 +40,27 @@ if TYPE_CHECKING:
 __all__ = ["UOWTransaction", "flush"]
 
 _INSERTED = 8  # state flag; see session._INSERTED
+_PLAIN = frozenset({int, str, float, bool, bytes})  # key types that are never SQL
+
+Work = list[tuple[InstanceState, Any]]
 
 
 class UOWTransaction:
-    """One flush: the objects it writes and the undo log of what it populated."""
+    """One flush: the objects it writes and the undo log of what it populated.
+
+    Invariants: a state is in at most one of ``inserts``/``updates``/
+    ``deletes``/``clean``; ``row_switches`` maps a new state (listed in
+    ``updates``) to the deleted state whose row it takes over.
+    """
 
     def __init__(self, session: Session, txn: SessionTransaction) -> None:
         self.session = session
         self.txn = txn
-        self.inserts: dict[Mapper, list[tuple[InstanceState, Any]]] = {}
-        self.updates: dict[Mapper, list[tuple[InstanceState, Any]]] = {}
-        self.deletes: dict[Mapper, list[tuple[InstanceState, Any]]] = {}
+        self.inserts: dict[Mapper, Work] = {}
+        self.updates: dict[Mapper, Work] = {}
+        self.deletes: dict[Mapper, Work] = {}
         self.clean: list[InstanceState] = []
+        self.row_switches: dict[InstanceState, InstanceState] = {}
         # (dict, key, previous value or NO_VALUE) for every value the flush wrote
         self.populated: list[tuple[dict[str, Any], str, Any]] = []
         self.expire: list[tuple[InstanceState, list[str]]] = []
@@ -53,10 +69,18 @@ class UOWTransaction:
 
     # -- registration ---------------------------------------------------------------
     def register_insert(self, state: InstanceState, obj: Any) -> None:
-        self.inserts.setdefault(state.mapper, []).append((state, obj))
+        work = self.inserts.get(state.mapper)
+        if work is None:
+            self.inserts[state.mapper] = [(state, obj)]
+        else:
+            work.append((state, obj))
 
     def register_update(self, state: InstanceState, obj: Any) -> None:
-        self.updates.setdefault(state.mapper, []).append((state, obj))
+        work = self.updates.get(state.mapper)
+        if work is None:
+            self.updates[state.mapper] = [(state, obj)]
+        else:
+            work.append((state, obj))
 
     def register_delete(self, state: InstanceState, obj: Any) -> None:
         self.deletes.setdefault(state.mapper, []).append((state, obj))
@@ -66,28 +90,99 @@ class UOWTransaction:
         if parent is not child:
             self.dependencies.add((parent, child))
 
-    # -- logs used by persistence ---------------------------------------------------------
+    # -- logs used by persistence -----------------------------------------------------
     def populate(self, d: dict[str, Any], key: str, value: Any) -> None:
+        """Write ``d[key] = value``, remembering the old value for :meth:`undo`."""
         self.populated.append((d, key, d.get(key, NO_VALUE)))
         d[key] = value
 
     def expire_after(self, state: InstanceState, keys: Sequence[str]) -> None:
+        """Expire ``keys`` of ``state`` once the flush succeeded."""
         if keys:
             self.expire.append((state, list(keys)))
 
     def pk_changed(self, state: InstanceState) -> None:
         self.rekeyed.append(state)
 
+    def update_source(self, state: InstanceState) -> tuple[dict[str, Any] | None,
+                                                          tuple[Any, ...] | None]:
+        """(committed values, row identity) an UPDATE of ``state`` compares against:
+        its own history, or for a row switch the deleted object's loaded values."""
+        old = self.row_switches.get(state)
+        if old is None:
+            return state.committed_state, state.identity
+        old_d = old.dict
+        d = state.dict
+        mapper = state.mapper
+        committed = {k: old_d.get(k, NO_VALUE) for k in mapper._column_attr_keys if k in d}
+        vkey = mapper._version_key
+        if vkey is not None:  # the row's current version, loading it if expired
+            committed[vkey] = old_d[vkey] if vkey in old_d else getattr(old(), vkey)
+        return committed, old.identity
+
+    # -- row switch --------------------------------------------------------------------
+    def find_row_switches(self) -> None:
+        """Pair new objects with deleted objects of the same identity; warn about
+        new objects colliding with loaded ones (their INSERT will fail)."""
+        idmap = self.session._identity_map
+        deleted = {s for items in self.deletes.values() for s, _ in items}
+        for mapper, items in list(self.inserts.items()):
+            pk_keys = mapper._pk_keys
+            single = len(pk_keys) == 1
+            pk0 = pk_keys[0]
+            switched = False
+            for state, obj in items:
+                d = obj.__dict__
+                if single:
+                    ident = d.get(pk0)
+                    if ident is None or (ident.__class__ not in _PLAIN
+                                         and isinstance(ident, ClauseElement)):
+                        continue  # generated key: can't collide
+                else:
+                    ident = tuple(d.get(k) for k in pk_keys)
+                    if any(v is None or isinstance(v, ClauseElement) for v in ident):
+                        continue
+                existing = idmap._get_state(mapper, ident, state.identity_token)
+                if existing is None or existing is state:
+                    continue
+                if existing in deleted:
+                    self.row_switches[state] = existing
+                    self._unregister_delete(existing)
+                    self.register_update(state, obj)
+                    switched = True
+                else:
+                    warnings.warn(
+                        f"New instance {persistence.state_str(state)} with identity key "
+                        f"{(mapper.class_, ident if not single else (ident,), None)} conflicts "
+                        f"with persistent instance {persistence.state_str(existing)}; the "
+                        "INSERT will likely fail. Use session.merge() to copy state onto the "
+                        "loaded object instead.", stacklevel=4)
+            if switched:
+                keep = [(s, o) for s, o in items if s not in self.row_switches]
+                if keep:
+                    self.inserts[mapper] = keep
+                else:
+                    del self.inserts[mapper]
+
+    def _unregister_delete(self, state: InstanceState) -> None:
+        items = self.deletes[state.mapper]
+        items[:] = [(s, o) for s, o in items if s is not state]
+        if not items:
+            del self.deletes[state.mapper]
+
     # -- execution --------------------------------------------------------------------
     def mapper_order(self) -> list[Mapper]:
+        """The flush's mappers, parents before children (by foreign key)."""
         mappers = list(dict.fromkeys([*self.inserts, *self.updates, *self.deletes]))
+        if len(mappers) == 1 and not self.dependencies:
+            return mappers
         edges = set(self.dependencies)
         tables = {m.local_table: m for m in mappers}
         for m in mappers:
             for fk in getattr(m.local_table, "foreign_keys", ()):
                 try:
                     target = fk.column.table
-                except exc.DocketError:
+                except exc.DocketError:  # unresolvable reference: no ordering from it
                     continue
                 parent = tables.get(target)
                 if parent is not None and parent is not m:
@@ -100,13 +195,14 @@ class UOWTransaction:
             return mappers
 
     def execute(self) -> None:
+        """Send every statement: saves parents first, then deletes children first."""
         session = self.session
         order = self.mapper_order()
         for mapper in order:
-            ins = self.inserts.get(mapper, [])
-            upd = self.updates.get(mapper, [])
+            ins = self.inserts.get(mapper)
+            upd = self.updates.get(mapper)
             if ins or upd:
-                persistence.save_obj(self, mapper, ins, upd,
+                persistence.save_obj(self, mapper, ins or [], upd or [],
                                      session._connection_for_mapper(mapper))
         for mapper in reversed(order):
             dels = self.deletes.get(mapper)
@@ -128,7 +224,10 @@ class UOWTransaction:
         txn = self.txn
         idmap = session._identity_map
         modified = session._modified
+        new = session._new
         sid = session.hash_key
+        txn_new = txn._new
+        switches = self.row_switches
         for mapper, items in self.inserts.items():
             pk_keys = mapper._pk_keys
             single = len(pk_keys) == 1
@@ -141,57 +240,76 @@ class UOWTransaction:
                 state.modified = False
                 state.flags |= _INSERTED
                 idmap._add(state)
-                session._new.pop(state, None)
+                new.pop(state, None)
                 modified.pop(state, None)
-                txn._new[state] = obj
+                txn_new[state] = obj
+        key_switches = getattr(txn, "_key_switches", None)
         for state in self.rekeyed:
+            if key_switches is not None and state not in key_switches:
+                key_switches[state] = state.ident
             idmap._discard(state)
             d = state.dict
             keys = state.mapper._pk_keys
             state.ident = d[keys[0]] if len(keys) == 1 else tuple(d[k] for k in keys)
             idmap._replace(state)
         for items in self.updates.values():
-            for state, _obj in items:
-                state.committed_state = None
-                state.modified = False
-                modified.pop(state, None)
-                txn._dirty.add(state)
+            for state, obj in items:
+                old = switches.get(state)
+                if old is not None:  # row switch: old leaves as deleted, new takes the row
+                    self._finish_delete(old, old(), idmap)
+                    state.ident = old.ident
+                    state.session_id = sid
+                    state.flags |= _INSERTED
+                    idmap._replace(state)
+                    new.pop(state, None)
+                    txn_new[state] = obj
+                else:
+                    txn._dirty.add(state)
+                session._commit_flushed(state)
         for state in self.clean:
-            state.committed_state = None
-            state.modified = False
-            modified.pop(state, None)
+            session._commit_flushed(state)
         for items in self.deletes.values():
             for state, obj in items:
-                idmap._discard(state)
-                session._deleted.pop(state, None)
-                modified.pop(state, None)
-                state.flags |= DELETED | WAS_DELETED
-                txn._deleted[state] = obj
-        for state, keys in self.expire:
-            session._expire_state(state, keys)
+                self._finish_delete(state, obj, idmap)
+        for state, expired_keys in self.expire:
+            session._expire_state(state, expired_keys)
+
+    def _finish_delete(self, state: InstanceState, obj: Any, idmap: Any) -> None:
+        session = self.session
+        idmap._discard(state)
+        session._deleted.pop(state, None)
+        session._modified.pop(state, None)
+        state.flags |= DELETED | WAS_DELETED
+        self.txn._deleted[state] = obj
 
 
-def _selected(states: Any, only: set[InstanceState] | None) -> list[tuple[InstanceState, Any]]:
+def _selected(states: dict[InstanceState, Any], only: set[InstanceState] | None) -> Work:
     if only is None:
         return list(states.items())
     return [(s, o) for s, o in states.items() if s in only]
 
 
 def flush(session: Session, objects: Sequence[Any] | None = None) -> None:
-    """Flush the session's changes (see the module docstring)."""
+    """Flush the session's changes, or only those of ``objects`` (see the
+    module docstring).
+
+    Raises:
+        PendingRollbackError: an earlier flush failed; call rollback().
+        DBAPIError: a statement failed; the message names the objects.
+        StaleDataError: an UPDATE/DELETE matched an unexpected number of rows.
+        FlushError: an object can't be written (e.g. no primary key).
+    """
     txn = session._autobegin_t()
     txn._check_usable()
     only: set[InstanceState] | None = None
     if objects is not None:
-        from docket.orm.state import instance_state
-
         only = {instance_state(o) for o in objects}
     uow = UOWTransaction(session, txn)
     sid = session.hash_key
     for state, obj in _selected(session._new, only):
         uow.register_insert(state, obj)
     deleted = session._deleted
-    for state, obj in _selected(session._deleted, only):
+    for state, obj in _selected(deleted, only):
         uow.register_delete(state, obj)
     for state, obj in _selected(session._modified, only):
         if state.ident is None or state in deleted or state.session_id != sid:
@@ -206,11 +324,13 @@ def flush(session: Session, objects: Sequence[Any] | None = None) -> None:
         uow.finalize()
         return
     try:
+        if uow.inserts:
+            uow.find_row_switches()
         uow.execute()
     except BaseException as e:
         uow.undo()
         current = session._transaction
-        if current is not None and current._state.value == "active":
+        if current is not None and current.is_active:
             current.rollback(_capture_exception=e)
         raise
     uow.finalize()

@@ -69,12 +69,15 @@ class Compiled:
         returning: the RETURNING expressions (explicit or implicit).
         implicit_returning: primary-key columns fetched by an implicit RETURNING.
         prefetch: ``(bind name, Column, for_update)`` for Python-side defaults
-            the engine computes per parameter set.
+            the engine computes per parameter set (when the set omits them).
         postfetch: columns the server fills that were not returned.
     """
 
     string: str
     positiontup: list[str] | None
+    #: ``string`` split at IN-list markers: text, bind name, text, ..., text
+    #: (computed at the first ``expand()``)
+    _expand_pieces: tuple[str, ...] | None = None
 
     def __init__(self, dialect: Dialect, statement: el.ClauseElement, **kw: Any) -> None:
         self.dialect = dialect
@@ -180,13 +183,20 @@ class Compiled:
         params: dict[str, Any] | None = None,
         extracted: Sequence[el.BindParameter] | None = None,
         _check: bool = True,
+        _group: int | None = None,
     ) -> dict[str, Any]:
         """Values by bind name: the statement's own (or ``extracted`` from an
         equal-shaped statement), overridden by ``params``.
 
         ``params`` keys are bind keys for named (non-unique) binds --
         ``bindparam("x")``, the columns of an INSERT/UPDATE -- or compiled
-        names (``name_1``) for any bind.
+        names (``name_1``) for any bind.  A bind with a Python-side default
+        (``prefetch``) may be missing: the engine computes it.
+
+        Args:
+            params: one parameter dict.
+            extracted: the binds of an equal-shaped statement this serves.
+            _group: the dict's position in an executemany (for the message).
 
         Raises:
             StatementError: a required parameter has no value.
@@ -211,13 +221,14 @@ class Compiled:
             elif src.required and _check:
                 if name in prefetched:
                     continue
-                raise exc.StatementError(
-                    f"A value is required for bind parameter {b.key!r}; pass it in the "
-                    "execute() parameters.",
-                    self.string,
-                    params,
-                    None,
-                )
+                if _group is not None:
+                    msg = (f"A value is required for bind parameter {b.key!r}, in parameter "
+                           f"group {_group}; every dict of an executemany must give the keys "
+                           "the first one gives (unless the column has a Python default).")
+                else:
+                    msg = (f"A value is required for bind parameter {b.key!r}; pass it in "
+                           "the execute() parameters.")
+                raise exc.StatementError(msg, self.string, params, None)
             else:
                 values[name] = src.value
         return values
@@ -231,7 +242,9 @@ class Compiled:
         processor here; plain lists arrive already processed.
         """
         values = dict(values)
-        pieces = _EXPAND_RE.split(self.string)  # text, name, text, name, ..., text
+        pieces = self._expand_pieces
+        if pieces is None:  # split once per Compiled, not per execution
+            pieces = self._expand_pieces = tuple(_EXPAND_RE.split(self.string))
         rendered: dict[str, str] = {}
         subnames: dict[str, list[str]] = {}
         for name in pieces[1::2]:
@@ -352,7 +365,7 @@ class Compiled:
         if entry is None:
             inner = root.element
             base = inner.name if isinstance(inner, TableClause) else "anon"
-            entry = self._from_names[id(root)] = (root, self._anon_name(base))
+            entry = self._from_names[id(root)] = (root, self._anon_name(base or "anon"))
         return entry[1]
 
     def _q(self, ident: str) -> str:
@@ -404,13 +417,16 @@ class Compiled:
         proc = type_._cached_literal_processor(self.dialect)
         if proc is None:
             proc = sqltypes.type_for_python_value(value)._cached_literal_processor(self.dialect)
-        if proc is None:
-            raise exc.CompileError(
-                f"No literal value renderer is available for {value!r} of type {type_!r}; "
-                "pass it as a bound parameter instead of compiling with literal_binds."
-            )
-        text = proc(value)
-        return text.replace("%", "%%") if self.dialect.escape_percent else text
+        if proc is not None:
+            try:
+                # the type's literal processor already doubles ``%`` for format styles
+                return proc(value)
+            except (TypeError, ValueError, AttributeError):
+                pass
+        raise exc.CompileError(
+            f"No literal value renderer is available for {value!r} of type {type_!r}; "
+            "pass it as a bound parameter instead of compiling with literal_binds."
+        )
 
     # -- simple expressions -------------------------------------------------------
     def visit_column(self, column: el.ColumnClause, include_table: bool = True,
@@ -508,7 +524,7 @@ class Compiled:
     def visit_function(self, fn: Function, **kw: Any) -> str:
         hook = getattr(self, f"visit_{fn.name.lower()}_func", None)
         if hook is not None and not fn.packagenames:
-            return hook(fn, **kw)  # type: ignore[no-any-return]
+            return hook(fn, **kw)  # type: ignore[no-any-return,unused-ignore]
         # function names are quoted only when they could not parse otherwise
         name = ".".join(
             p if _LEGAL_FUNCTION_NAME.match(p) else self._q(p)
@@ -541,7 +557,7 @@ class Compiled:
     def visit_binary(self, b: el.BinaryExpression, **kw: Any) -> str:
         special = getattr(self, f"visit_{b.operator.name}_binary", None)
         if special is not None:
-            return special(b, **kw)  # type: ignore[no-any-return]
+            return special(b, **kw)  # type: ignore[no-any-return,unused-ignore]
         return self.visit_binary_plain(b, **kw)
 
     def visit_binary_plain(self, b: el.BinaryExpression, **kw: Any) -> str:
@@ -616,11 +632,14 @@ class Compiled:
             + self.process(join.onclause, **kw)
         )
 
-    def visit_alias(self, alias: Alias, asfrom: bool = False, **kw: Any) -> str:
+    def visit_alias(self, alias: Alias, asfrom: bool = False, toplevel: bool = False,
+                    **kw: Any) -> str:
+        inner = alias.element
+        if toplevel and isinstance(inner, (Select, CompoundSelect)):
+            return self.process(inner, toplevel=True, **kw)  # ``str(subquery)``: its SELECT
         name = self._q(self._from_name(alias))
         if not asfrom:
             return name
-        inner = alias.element
         if isinstance(inner, (Select, CompoundSelect)):
             body = self.process(inner, subquery=True, nested=True, **_strip(kw))
             return "(" + body + ") AS " + name
@@ -675,7 +694,7 @@ class Compiled:
             kept = [f for f in froms if id(f) not in immediate]
             if not kept:
                 raise exc.InvalidRequestError(
-                    f"Select statement {select!r} returned no FROM clauses due to "
+                    f"Select statement {object.__repr__(select)} returned no FROM clauses due to "
                     "auto-correlation; specify correlate(<tables>) to control correlation "
                     "manually."
                 )
@@ -706,7 +725,7 @@ class Compiled:
             names = _order_by_names(exported)
             if select._group_by:
                 text += " GROUP BY " + ", ".join(
-                    self.process(g, order_by_columns=names, **kw) for g in select._group_by
+                    self._order_item(g, names, **kw) for g in select._group_by
                 )
             if select._having:
                 text += " HAVING " + self.process(el.and_(*select._having), **kw)
@@ -777,9 +796,20 @@ class Compiled:
         text = ""
         if select._order_by:
             text += " ORDER BY " + ", ".join(
-                self.process(o, order_by_columns=names, **kw) for o in select._order_by
+                self._order_item(o, names, **kw) for o in select._order_by
             )
-        return text + self.limit_clause(select, **kw)
+        return text + self.limit_clause(select, **_strip(kw))
+
+    def _order_item(self, item: Any, names: dict[str, Any], **kw: Any) -> str:
+        """One ORDER BY / GROUP BY item: a label (or name) standing alone,
+        possibly under DESC / NULLS LAST, may refer to the columns clause."""
+        if isinstance(item, el.UnaryExpression) and item.operator is None and (
+            item.modifier is not None
+        ):
+            return self._order_item(item.element, names, **kw) + item.modifier.sql
+        if isinstance(item, (el.Label, el.LabelReference)):
+            return self.process(item, order_by_columns=names, **kw)
+        return self.process(item, **kw)
 
     def limit_clause(self, select: Any, **kw: Any) -> str:
         """`` LIMIT x OFFSET y``; ``LIMIT -1`` first where OFFSET needs a LIMIT."""
@@ -841,14 +871,29 @@ class Compiled:
                 parts.append(self.process(c))
         return " RETURNING " + ", ".join(parts)
 
-    def _bind_for_column(self, col: Column, name_suffix: str = "") -> str:
-        bind = el.BindParameter(col.key + name_suffix, None, type_=col.type, required=False)
-        return self.process(bind)
+    def _bind_for_column(self, col: Column, for_update: bool = False) -> str:
+        """The placeholder for a column whose value comes from the execution
+        parameters.  Required: in an executemany every dict must give it --
+        unless the column has a Python-side default (``onupdate`` for an
+        UPDATE), which the engine then computes for the dicts that omit it."""
+        bind = el.BindParameter(col.key, None, type_=col.type, required=True)
+        placeholder = self.process(bind)
+        default = col.onupdate if for_update else col.default
+        if self.for_executemany and default is not None and not getattr(
+            default, "is_sequence", False
+        ) and not default.is_clause_element:
+            self.prefetch.append((self.bind_names[bind], col, for_update))
+        return placeholder
 
-    def _check_keys(self, stmt: Any, table: Any, extra: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def _check_keys(self, stmt: Any, table: Any) -> None:
+        """Execution parameter keys must name columns or bind parameters.
+
+        Raises:
+            CompileError: a key names neither (usually a typo).
+        """
         if not self.column_keys:
             return
-        consumed = set(table.c.keys()) | extra
+        consumed = set(table.c.keys())
         _, binds = stmt._generate_cache_key()
         consumed.update(b.key for b in binds if not b.unique)
         unknown = self.column_keys - consumed
@@ -888,7 +933,7 @@ class Compiled:
                 cols.append(c)
                 values.append(self._default_value(c, "", for_update=False))
             elif c.server_default is not None or c is autoinc:
-                self.postfetch.append(c)
+                self._add_postfetch(c)
         if not cols:
             text += self.default_values_clause()
         else:
@@ -909,11 +954,14 @@ class Compiled:
             for c in cols:
                 if c.key in row:
                     vals.append(self._value_text(row[c.key]))
-                elif c.key in present:
-                    vals.append(self._default_value(c, f"_m{i}", for_update=False)
-                                if self._client_default(c) else "NULL")
-                else:
+                elif self._client_default(c):
                     vals.append(self._default_value(c, f"_m{i}", for_update=False))
+                else:
+                    raise exc.CompileError(
+                        f"Row {i} of this multi-row INSERT into {table.name!r} has no value "
+                        f"for column {c.key!r}, which other rows give; every row must give "
+                        "the same columns (or the column needs a Python-side default)."
+                    )
             rendered_rows.append("(" + ", ".join(vals) + ")")
         text = " (" + ", ".join(self._q(c.name) for c in cols) + ") VALUES "
         text += ", ".join(rendered_rows)
@@ -954,6 +1002,10 @@ class Compiled:
         self.postfetch = [c for c in self.postfetch if id(c) not in returned]
         return text + self._returning_text(returning, toplevel)
 
+    def _add_postfetch(self, c: Column) -> None:
+        if all(p is not c for p in self.postfetch):
+            self.postfetch.append(c)
+
     def _client_default(self, c: Column) -> bool:
         d = c.default
         if d is None:
@@ -965,13 +1017,13 @@ class Compiled:
     def _default_value(self, c: Column, suffix: str, for_update: bool) -> str:
         d = c.onupdate if for_update else c.default
         if getattr(d, "is_sequence", False):
-            self.postfetch.append(c)
+            self._add_postfetch(c)
             return self.process(d.next_value())
         if d.is_clause_element:
-            self.postfetch.append(c)
+            self._add_postfetch(c)
             return self._value_text(d.arg)
         name = self._bind_name(
-            el.BindParameter(c.key + suffix, None, type_=c.type, required=False, unique=False)
+            el.BindParameter(f"{c.key}{suffix}", None, type_=c.type, required=False, unique=False)
         )
         self.prefetch.append((name, c, for_update))
         return self._placeholder(name)
@@ -1030,11 +1082,11 @@ class Compiled:
                 if c.key in given:
                     sets.append((c, self._value_text(given[c.key])))
                 elif c.key in keys:
-                    sets.append((c, self._bind_for_column(c)))
+                    sets.append((c, self._bind_for_column(c, for_update=True)))
                 elif c.onupdate is not None:
                     sets.append((c, self._default_value(c, "", for_update=True)))
                 elif c.server_onupdate is not None:
-                    self.postfetch.append(c)
+                    self._add_postfetch(c)
             if not sets:
                 raise exc.CompileError(
                     f"UPDATE of table {table.name!r} has no SET values: give .values(...) or "

@@ -90,6 +90,10 @@ class Dialect:
     supports_distinct_on = False
     supports_ilike = False
     limit_required_for_offset = False
+    #: a UNION member with its own ORDER BY / LIMIT may be written ``(SELECT
+    #: ...)``; a dialect that refuses that (SQLite) sets False, and the compiler
+    #: wraps the member as ``SELECT * FROM (SELECT ...)`` instead
+    compound_member_parens = True
 
     def __init__(self, paramstyle: str | None = None, **kw: Any) -> None:
         self.paramstyle = paramstyle or self.default_paramstyle

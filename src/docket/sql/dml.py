@@ -198,7 +198,7 @@ class _WhereMixin:
     filter = where
 
     def filter_by(self, **kw: Any) -> Any:
-        entity = getattr(self, "_raw_table")
+        entity = self._raw_table  # type: ignore[attr-defined]
         if not isinstance(entity, FromClause) and not hasattr(entity, "__mapper__"):
             entity = self.table  # type: ignore[attr-defined]
         return self.where(*[_attr_of(entity, k) == v for k, v in kw.items()])
@@ -216,6 +216,7 @@ class Update(_WhereMixin, _ValuesBase):
             self._values_ck(binds),
             tuple(w._ck(binds) for w in self._where),
             tuple(r._ck(binds) for r in self._returning),
+            self._return_defaults,
         )
 
 
@@ -280,7 +281,7 @@ class OnConflictClause(ClauseElement):
             expr = (
                 coerce_expression(value)
                 if isinstance(value, ClauseElement) or hasattr(value, "__clause_element__")
-                else BindParameter(f"param_{ckey}", value, type_=table.c[ckey].type, unique=True)
+                else BindParameter(None, value, type_=table.c[ckey].type, unique=True)
             )
             self.set_.append((ckey, expr))
         self.where = coerce_where(where) if where is not None else None

@@ -12,8 +12,8 @@ from __future__ import annotations
 import itertools
 import re
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from docket import exc
 from docket.sql import operators as ops
@@ -188,7 +188,7 @@ def coerce_expression(obj: Any, *, role: str = "expression") -> ColumnElement:
         return coerce_expression(ce(), role=role)
     if isinstance(obj, ClauseElement):
         if getattr(obj, "is_selectable", False) and hasattr(obj, "scalar_subquery"):
-            return obj.scalar_subquery()  # type: ignore[no-any-return]
+            return obj.scalar_subquery()
         raise exc.ArgumentError(f"{type(obj).__name__} cannot be used as a SQL {role}: {obj!r}")
     if obj is None:
         return Null()
@@ -209,11 +209,34 @@ def coerce_where(obj: Any) -> ColumnElement:
     return el
 
 
+def _bind_key(expr: Any) -> str | None:
+    """The name a literal compared with ``expr`` is bound under: a column's
+    key (``:name_1``), a function's name (``:count_1``), else ``:param_1``."""
+    if getattr(expr, "_is_column", False) or getattr(expr, "__visit_name__", None) == "function":
+        key = expr.key
+        return key if isinstance(key, str) else None
+    return None
+
+
+def _typed_like(bind: BindParameter, expr: Any) -> BindParameter:
+    """An untyped ``bindparam()`` compared with ``expr`` takes its type (so the
+    value goes through that type's processors); the original is not modified."""
+    target = getattr(expr, "type", None)
+    if isinstance(bind.type, sqltypes.NullType) and target is not None and not isinstance(
+        target, sqltypes.NullType
+    ):
+        new: BindParameter = bind._clone()
+        new.type = target
+        return new
+    return bind
+
+
 def _bind_for(expr: ColumnElement, op: ops.Operator, value: Any) -> ColumnElement:
     if isinstance(value, ClauseElement) or hasattr(value, "__clause_element__"):
-        return coerce_expression(value)
+        el = coerce_expression(value)
+        return _typed_like(el, expr) if isinstance(el, BindParameter) else el
     return BindParameter(
-        getattr(expr, "key", None),
+        _bind_key(expr),
         value,
         type_=expr.type.coerce_compared_value(op, value),
         unique=True,
@@ -244,6 +267,10 @@ class ColumnElement(ClauseElement):
         if other is None and op in (ops.eq, ops.ne, ops.is_, ops.is_not):
             op = ops.is_ if op in (ops.eq, ops.is_) else ops.is_not
             return BinaryExpression(self, Null(), op, sqltypes.BOOLEANTYPE)
+        if isinstance(other, bool) and op in (ops.is_, ops.is_not):
+            # ``IS`` takes the keywords TRUE / FALSE, never a parameter
+            const = True_() if other else False_()
+            return BinaryExpression(self, const, op, sqltypes.BOOLEANTYPE)
         right = _bind_for(self, op, other)
         if isinstance(right, Null) and op in (ops.eq, ops.ne):
             op = ops.is_ if op is ops.eq else ops.is_not
@@ -432,9 +459,17 @@ class ColumnElement(ClauseElement):
         self, opstring: str, precedence: int = 0, is_comparison: bool = False,
         return_type: Any = None,
     ) -> Callable[[Any], ColumnElement]:
-        """A custom binary operator: ``col.op("->>")("key")``."""
+        """A custom binary operator: ``col.op("->>")("key")``.
+
+        Args:
+            opstring: the operator's SQL token.
+            precedence: how tightly it binds (0, the default, groups it inside
+                any other operator, as SQLAlchemy does).
+            is_comparison: it yields a boolean.
+            return_type: the result type (default: this expression's type).
+        """
         custom = ops.Operator(
-            f"custom:{opstring}", f" {opstring} ", precedence or 5, comparison=is_comparison
+            f"custom:{opstring}", f" {opstring} ", precedence, comparison=is_comparison
         )
 
         def apply(other: Any) -> ColumnElement:
@@ -501,7 +536,7 @@ def _in_target(expr: ColumnElement, other: Any) -> ClauseElement:
         if getattr(other, "is_selectable", False):
             return Grouping(other)
         if isinstance(other, BindParameter) and other.expanding:
-            return other
+            return _typed_like(other, expr)
         return Grouping(other)
     if isinstance(other, str) or not isinstance(other, Iterable):
         raise exc.ArgumentError(
@@ -514,7 +549,7 @@ def _in_target(expr: ColumnElement, other: Any) -> ClauseElement:
     type_ = expr.type
     if values and isinstance(type_, sqltypes.NullType):
         type_ = sqltypes.type_for_python_value(values[0])
-    return BindParameter(expr.key, values, type_=type_, unique=True, expanding=True)
+    return BindParameter(_bind_key(expr), values, type_=type_, unique=True, expanding=True)
 
 
 class BindParameter(ColumnElement):
@@ -526,6 +561,7 @@ class BindParameter(ColumnElement):
     """
 
     __visit_name__ = "bindparam"
+    key: str
     # for an expanding bind holding rows (``tuple_(a, b).in_(...)``): each position's type
     _tuple_types: tuple[sqltypes.TypeEngine, ...] | None = None
 
@@ -870,7 +906,9 @@ class BooleanClauseList(ClauseList):
     def __init__(self, operator: ops.Operator, clauses: Sequence[ClauseElement]) -> None:
         self.operator = operator
         self.type = sqltypes.BOOLEANTYPE
-        self.clauses = [c.self_group(against=operator) for c in clauses]
+        self.clauses = [
+            c.self_group(against=operator) for c in clauses  # type: ignore[misc]
+        ]
 
     def self_group(self, against: ops.Operator | None = None) -> ClauseElement:
         if not self.clauses:
@@ -892,7 +930,7 @@ def _boolean(operator: ops.Operator, clauses: Sequence[Any]) -> ColumnElement:
     for c in clauses:
         el = coerce_where(c)
         if isinstance(el, BooleanClauseList) and (el.operator is operator or not el.clauses):
-            flat.extend(el.clauses)  # type: ignore[arg-type]
+            flat.extend(el.clauses)
         elif isinstance(el, absorbing):
             return el
         elif isinstance(el, neutral):
@@ -1172,7 +1210,10 @@ class Over(ColumnElement):
 
     @property
     def _from_objects(self) -> list[FromClause]:
-        return self.element._from_objects
+        out = list(self.element._from_objects)
+        for c in (*self.partition_by, *self.order_by):
+            out += c._from_objects
+        return out
 
 
 def over(element: ColumnElement, partition_by: Any = None, order_by: Any = None) -> Over:

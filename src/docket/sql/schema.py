@@ -13,8 +13,11 @@ Invariants:
 
 from __future__ import annotations
 
+import copy as _copy_module
 import inspect as _inspect
-from collections.abc import Callable, Iterator, Sequence as _Seq
+import itertools
+from collections.abc import Callable, Iterator
+from collections.abc import Sequence as _Seq
 from typing import TYPE_CHECKING, Any
 
 from docket import exc
@@ -85,6 +88,8 @@ class ColumnDefault(SchemaItem):
         )
         self.is_callable = callable(arg) and not self.is_clause_element
         self.is_scalar = not self.is_callable and not self.is_clause_element
+        # a scalar, a callable taking the execution context, or a SQL expression
+        self.arg: Any
         if self.is_callable:
             self.arg = _wrap_callable(arg)
         elif self.is_clause_element:
@@ -286,7 +291,7 @@ class Column(ColumnClause, SchemaItem):
         type_ = kw.pop("type_", type_)
         super().__init__(name or "", type_)
         self.name = name  # type: ignore[assignment]
-        self.key = kw.pop("key", name)  # type: ignore[assignment]
+        self.key = kw.pop("key", name)
         self.primary_key = kw.pop("primary_key", False)
         nullable = kw.pop("nullable", _NOT_SET)
         self._user_defined_nullable = nullable
@@ -305,7 +310,7 @@ class Column(ColumnClause, SchemaItem):
         self.server_onupdate: Any = None
         self.identity: Identity | None = None
         self.computed: Computed | None = None
-        self.foreign_keys: list[ForeignKey] = []  # type: ignore[assignment]
+        self.foreign_keys: list[ForeignKey] = []
         self.constraints: list[Constraint] = []
         self.table = None
         if "insert_default" in kw:
@@ -321,8 +326,11 @@ class Column(ColumnClause, SchemaItem):
             (sd if isinstance(sd, FetchedValue) else DefaultClause(sd))._set_parent(self)
         sou = kw.pop("server_onupdate", None)
         if sou is not None:
-            (sou if isinstance(sou, FetchedValue) else DefaultClause(sou, for_update=True)
-             )._set_parent(self)
+            if isinstance(sou, FetchedValue):
+                sou.for_update = True  # given as server_onupdate: it describes UPDATEs
+            else:
+                sou = DefaultClause(sou, for_update=True)
+            sou._set_parent(self)
         kw.pop("sort_order", None)
         if kw:
             raise exc.ArgumentError(
@@ -371,9 +379,9 @@ class Column(ColumnClause, SchemaItem):
         """A detached copy of this column's definition."""
         args: list[Any] = [fk._copy() for fk in self.foreign_keys]
         if self.identity is not None:
-            args.append(self.identity)
+            args.append(_copy_module.copy(self.identity))
         if self.computed is not None:
-            args.append(self.computed)
+            args.append(_copy_module.copy(self.computed))
         new = Column(
             self.name, self.type, *args, key=self.key if self.key != self.name else None,
             primary_key=self.primary_key,
@@ -383,9 +391,13 @@ class Column(ColumnClause, SchemaItem):
             autoincrement=self.autoincrement, doc=self.doc, comment=self.comment,
             info=dict(self.info), quote=self.quote,
         )
-        # default objects are immutable descriptions; the copy shares them
+        # default descriptions are copied so each points back at its own column
         for attr in ("default", "onupdate", "server_default", "server_onupdate"):
-            setattr(new, attr, getattr(self, attr))
+            item = getattr(self, attr)
+            if item is not None and getattr(new, attr) is None:
+                item = _copy_module.copy(item)
+                item.column = new
+                setattr(new, attr, item)
         for k, v in kw.items():
             setattr(new, k, v)
         return new
@@ -414,11 +426,18 @@ _NOT_SET: Any = object()
 # --- constraints -------------------------------------------------------------------
 
 
+# numbers constraints in creation order (``Constraint._creation_order``): a
+# table keeps its constraints in a set, and CREATE TABLE renders table-level
+# ones in the order they were declared
+_constraint_counter = itertools.count()
+
+
 class Constraint(SchemaItem):
     """A table-level constraint."""
 
     def __init__(self, *, name: str | None = None, info: dict[str, Any] | None = None,
                  deferrable: bool | None = None, initially: str | None = None) -> None:
+        self._creation_order = next(_constraint_counter)
         self.name = name
         self.info = info or {}
         self.deferrable = deferrable
@@ -447,7 +466,7 @@ class ColumnCollectionConstraint(Constraint):
             self.columns._add(col.key, col)
 
     def _add_column(self, col: Column) -> None:
-        self.columns._add(col.key, col)
+        self.columns._add(col.key or col.name, col)
 
     def __iter__(self) -> Iterator[Column]:
         return iter(self.columns)
@@ -479,6 +498,9 @@ class PrimaryKeyConstraint(ColumnCollectionConstraint):
 
 class UniqueConstraint(ColumnCollectionConstraint):
     """``UNIQUE (cols)``."""
+
+    def __repr__(self) -> str:
+        return f"UniqueConstraint({', '.join(self.columns.keys())}, name={self.name!r})"
 
 
 class CheckConstraint(Constraint):
@@ -540,11 +562,11 @@ class ForeignKeyConstraint(Constraint):
 
     @property
     def column_keys(self) -> list[str]:
-        return [c.key for c in self.columns]
+        return [c.key or c.name for c in self.columns]
 
     @property
     def referred_table(self) -> Table:
-        return self.elements[0].column.table  # type: ignore[no-any-return]
+        return self.elements[0].column.table
 
     def __repr__(self) -> str:
         return f"ForeignKeyConstraint({self.column_keys} -> {[fk.target_fullname for fk in self.elements]})"
@@ -576,6 +598,7 @@ class ForeignKey(SchemaItem):
         self.deferrable = deferrable
         self.initially = initially
         self.link_to_name = link_to_name
+        self.match = match
         self.info = info or {}
         self.parent: Column | None = None
         self._resolved: Column | None = column if isinstance(column, Column) else None
@@ -584,6 +607,7 @@ class ForeignKey(SchemaItem):
         return ForeignKey(
             self._colspec, use_alter=self.use_alter, name=self.name, onupdate=self.onupdate,
             ondelete=self.ondelete, deferrable=self.deferrable, initially=self.initially,
+            link_to_name=self.link_to_name, match=self.match, info=dict(self.info),
         )
 
     def _set_parent(self, column: Any) -> None:
@@ -604,7 +628,7 @@ class ForeignKey(SchemaItem):
     def _try_resolve(self) -> None:
         """Resolve the target now if its table exists (fills in an omitted type)."""
         try:
-            self.column
+            _ = self.column
         except (exc.NoReferencedTableError, exc.NoReferencedColumnError):
             pass
 
@@ -671,7 +695,7 @@ class ForeignKey(SchemaItem):
         return self.column.table is table
 
     def get_referent(self, table: Any) -> Column | None:
-        return table.corresponding_column(self.column)  # type: ignore[no-any-return]
+        return table.corresponding_column(self.column)
 
     def __repr__(self) -> str:
         return f"ForeignKey({self.target_fullname!r})"
@@ -691,10 +715,14 @@ class Index(SchemaItem):
         self.dialect_kwargs = dialect_kw
         self.table: Table | None = None
         self.expressions: list[Any] = []
-        first = next((e for e in expressions if isinstance(e, Column) and e.table is not None),
-                     None)
-        if first is not None and not _column_flag:
-            self._set_parent(first.table)
+        # attach at once when an expression already belongs to a table
+        owner = next(
+            (f for e in expressions if isinstance(e, ColumnElement)
+             for f in e._from_objects if isinstance(f, Table)),
+            None,
+        )
+        if owner is not None and not _column_flag:
+            self._set_parent(owner)
 
     def _set_parent(self, table: Any) -> None:
         self.table = table
@@ -730,6 +758,8 @@ class Table(TableClause, SchemaItem):
     # a plain attribute here (the table's PrimaryKeyConstraint), shadowing
     # FromClause's computed property
     primary_key: PrimaryKeyConstraint = None  # type: ignore[assignment]
+    # set on an existing Table that Table(...) returns again, so __init__ skips it
+    _reused = False
 
     def __new__(cls, *args: Any, **kw: Any) -> Table:
         if len(args) >= 2 and isinstance(args[1], MetaData):
@@ -801,7 +831,7 @@ class Table(TableClause, SchemaItem):
         constraint._set_parent(self)
 
     @property
-    def foreign_keys(self) -> list[ForeignKey]:  # type: ignore[override]
+    def foreign_keys(self) -> list[ForeignKey]:
         return [fk for c in self.c for fk in c.foreign_keys]
 
     @property
@@ -844,7 +874,7 @@ class Table(TableClause, SchemaItem):
                 args.append(CheckConstraint(con.sqltext, name=con.name))
             elif isinstance(con, UniqueConstraint) and not con._column_flag:
                 args.append(UniqueConstraint(*con.columns.keys(), name=con.name))
-        return Table(self.name, metadata, *args, schema=schema or self.schema)
+        return Table(str(self.name), metadata, *args, schema=schema or self.schema)
 
     def __repr__(self) -> str:
         return f"Table({self.name!r}, {', '.join(self.c.keys())})"
@@ -880,10 +910,11 @@ class MetaData:
 
     @property
     def sorted_tables(self) -> list[Table]:
-        """Tables in foreign-key dependency order: referenced tables first."""
+        """Tables in foreign-key dependency order: referenced tables first;
+        tables with no dependency between them by name (as SQLAlchemy)."""
         from docket.sql.ddl import sort_tables
 
-        return sort_tables(self.tables.values())
+        return sort_tables(sorted(self.tables.values(), key=lambda t: t.fullname))
 
     def create_all(self, bind: Any, tables: _Seq[Table] | None = None,
                    checkfirst: bool = True) -> None:

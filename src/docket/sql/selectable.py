@@ -386,7 +386,9 @@ def join_condition(left: FromClause, right: FromClause) -> ColumnElement:
         for fk in _foreign_keys_of(b):
             target = a.corresponding_column(fk.column) if fk.column is not None else None
             if target is not None:
-                found.setdefault(fk.constraint, []).append(target == fk.parent)
+                # not ``target == fk.parent``: Python would let a Column on the
+                # right (a subclass) answer first and swap the sides
+                found.setdefault(fk.constraint, []).append(target._binary(ops.eq, fk.parent))
         if len(found) > 1:
             raise exc.AmbiguousForeignKeysError(
                 f"Can't determine join between {_describe(left)} and {_describe(right)}: "
@@ -409,6 +411,15 @@ def _foreign_keys_of(sel: FromClause) -> list[Any]:
             if parent is not None:
                 out.append(_AliasedFK(fk, parent))
         return out
+    if isinstance(sel, Alias):
+        # a subquery or CTE: its columns carry the foreign keys of the table
+        # columns they were selected from
+        found = []
+        for col in sel.c:
+            for base in getattr(col, "proxy_set", ()):
+                for fk in getattr(base, "foreign_keys", ()):
+                    found.append(_AliasedFK(fk, col))
+        return found
     if isinstance(sel, Join):
         return _foreign_keys_of(sel.left) + _foreign_keys_of(sel.right)
     return list(sel.foreign_keys)
@@ -469,7 +480,7 @@ class _SelectBase(Executable, ClauseElement):
         return self.offset(start or None).limit(max(stop - start, 0))
 
     def subquery(self, name: str | None = None) -> Subquery:
-        return Subquery(self, name)
+        return Subquery(self, name)  # type: ignore[arg-type]
 
     def alias(self, name: str | None = None, flat: bool = False) -> Subquery:
         return self.subquery(name)
@@ -588,7 +599,7 @@ class Select(_SelectBase):
     def _exported_column_list(self) -> list[ColumnElement]:
         out: list[ColumnElement] = []
         for raw in self._raw_columns:
-            out.extend(_expand_entity(raw))  # type: ignore[arg-type]
+            out.extend(_expand_entity(raw))
         return out
 
     def add_columns(self, *entities: Any) -> Select:
@@ -750,7 +761,10 @@ class Select(_SelectBase):
         return []
 
     def __repr__(self) -> str:
-        return f"<Select {str(self)!r}>"
+        try:
+            return f"<Select {str(self)!r}>"
+        except Exception:  # a statement that can't compile still needs a repr
+            return f"<Select object at {id(self):#x}>"
 
 
 def _join_ck(obj: Any, binds: list[BindParameter]) -> Any:
@@ -890,11 +904,11 @@ class CompoundSelect(_SelectBase):
         self.selects = tuple(selects)
 
     def _exported_column_list(self) -> list[ColumnElement]:
-        return self.selects[0]._exported_column_list()  # type: ignore[no-any-return]
+        return self.selects[0]._exported_column_list()  # type: ignore[no-any-return,unused-ignore]
 
     @property
     def _raw_entities(self) -> tuple[Any, ...]:
-        return self.selects[0]._raw_entities  # type: ignore[no-any-return]
+        return self.selects[0]._raw_entities  # type: ignore[no-any-return,unused-ignore]
 
     def _ck(self, binds: list[BindParameter]) -> tuple[Any, ...]:
         return ("compound", self.keyword, tuple(s._ck(binds) for s in self.selects),
@@ -931,10 +945,10 @@ class ScalarSelect(ColumnElement):
         return ("scalar", self.element._ck(binds))
 
     def where(self, *criteria: Any) -> ScalarSelect:
-        return ScalarSelect(self.element.where(*criteria))  # type: ignore[attr-defined]
+        return ScalarSelect(self.element.where(*criteria))  # type: ignore[attr-defined,unused-ignore]
 
     def correlate(self, *froms: Any) -> ScalarSelect:
-        return ScalarSelect(self.element.correlate(*froms))  # type: ignore[attr-defined]
+        return ScalarSelect(self.element.correlate(*froms))  # type: ignore[attr-defined,unused-ignore]
 
 
 class Exists(UnaryExpression):
@@ -955,13 +969,13 @@ class Exists(UnaryExpression):
         return Grouping(self) if against is not None else self
 
     def where(self, *criteria: Any) -> Exists:
-        return Exists(self.select_element.where(*criteria))  # type: ignore[attr-defined]
+        return Exists(self.select_element.where(*criteria))  # type: ignore[attr-defined,unused-ignore]
 
     def select_from(self, *froms: Any) -> Exists:
-        return Exists(self.select_element.select_from(*froms))  # type: ignore[attr-defined]
+        return Exists(self.select_element.select_from(*froms))  # type: ignore[attr-defined,unused-ignore]
 
     def correlate(self, *froms: Any) -> Exists:
-        return Exists(self.select_element.correlate(*froms))  # type: ignore[attr-defined]
+        return Exists(self.select_element.correlate(*froms))  # type: ignore[attr-defined,unused-ignore]
 
     def select(self) -> Select:
         return Select(self)

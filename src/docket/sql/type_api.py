@@ -145,6 +145,22 @@ def _string_literal_processor(dialect: Any) -> LiteralProcessor:
     return process
 
 
+# type class -> its affinity (a pure function of the class; a race at worst
+# computes an entry twice)
+_AFFINITIES: dict[type, type[Any]] = {}
+
+
+def _affinity_of(cls: type[Any]) -> type[Any]:
+    """The most generic class of ``cls``'s MRO below ``TypeEngine``."""
+    affinity = cls
+    for klass in cls.__mro__:
+        if klass is TypeEngine:
+            return affinity
+        if issubclass(klass, TypeEngine):
+            affinity = klass
+    return affinity
+
+
 class TypeEngine:
     """Base of every SQL type."""
 
@@ -161,13 +177,12 @@ class TypeEngine:
 
     @property
     def _type_affinity(self) -> type[TypeEngine]:
-        """The generic type class this type belongs to (``Integer`` for ``BIGINT``)."""
-        affinity: type[TypeEngine] = type(self)
-        for klass in type(self).__mro__:
-            if klass is TypeEngine:
-                return affinity
-            if issubclass(klass, TypeEngine):
-                affinity = klass
+        """The generic type class this type belongs to (``Integer`` for ``BIGINT``);
+        worked out once per class (it is read on every comparison's coercion)."""
+        cls = type(self)
+        affinity = _AFFINITIES.get(cls)
+        if affinity is None:
+            affinity = _AFFINITIES[cls] = _affinity_of(cls)
         return affinity
 
     # -- processors (overridden by types that convert) ------------------------------

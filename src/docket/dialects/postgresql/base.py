@@ -3,6 +3,7 @@ psycopg 3 and psycopg2 drivers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from docket.dialects.postgresql import ddl as pg_ddl
@@ -37,7 +38,12 @@ _DISCONNECT_MESSAGES = (
 
 
 class PGCompiler(SQLCompiler):
-    """PostgreSQL SQL: native ILIKE, DISTINCT ON, FOR UPDATE OF."""
+    """PostgreSQL SQL: native ILIKE, DISTINCT ON, FOR UPDATE OF, DELETE ... USING."""
+
+    def delete_extra_from_clause(self, froms: Sequence[FromClause], **kw: Any) -> str:
+        """``DELETE FROM a USING b WHERE a.x = b.y``: the other tables a
+        DELETE's WHERE clause reads."""
+        return " USING " + ", ".join(self.process(f, asfrom=True, **kw) for f in froms)
 
     def render_distinct(self, select: Select, **kw: Any) -> str:
         if select._distinct_on:
@@ -185,3 +191,15 @@ class PGDialect(DefaultDialect):
 
     def get_table_names(self, connection: Connection, schema: str | None = None) -> list[str]:
         return pg_ddl.get_table_names(connection, schema)
+
+    def has_index(self, connection: Connection, table_name: str, index_name: str,
+                  schema: str | None = None) -> bool:
+        return pg_ddl.has_index(connection, table_name, index_name, schema)
+
+    def get_foreign_keys(self, connection: Connection, table_name: str,
+                         schema: str | None = None) -> list[dict[str, Any]]:
+        return pg_ddl.get_foreign_keys(connection, table_name, schema)
+
+    def get_enums(self, connection: Connection, schema: str | None = None) -> list[dict[str, Any]]:
+        """Enum types (``name``, ``schema``, ``visible``, ``labels``)."""
+        return pg_ddl.get_enums(connection, schema)

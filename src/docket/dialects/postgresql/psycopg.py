@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from docket.dialects.postgresql.base import PGDialect
@@ -10,6 +11,9 @@ if TYPE_CHECKING:
     from docket.engine.url import URL
 
 __all__ = ["PGDialect_psycopg", "dialect"]
+
+# names of server-side cursors (unique per process, so per connection)
+_cursor_names = itertools.count(1)
 
 
 class PGDialect_psycopg(PGDialect):
@@ -26,6 +30,19 @@ class PGDialect_psycopg(PGDialect):
         if "port" in opts:
             opts["port"] = int(opts["port"])
         return [], opts
+
+    def do_executemany_returning(self, cursor: Any, statement: str, parameters: Any,
+                                 context: Any = None) -> list[Any]:
+        # one pipelined batch; each parameter set's rows are a result set of their own
+        cursor.executemany(statement, parameters, returning=True)
+        rows: list[Any] = []
+        while True:
+            rows.extend(cursor.fetchall())
+            if not cursor.nextset():
+                return rows
+
+    def create_server_side_cursor(self, dbapi_connection: Any) -> Any:
+        return dbapi_connection.cursor(name=f"docket_c{next(_cursor_names)}")
 
     def _get_server_version_info(self, dbapi_connection: Any) -> tuple[int, ...] | None:
         return divmod(dbapi_connection.info.server_version, 10000)

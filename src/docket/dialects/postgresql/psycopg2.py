@@ -3,6 +3,7 @@ when psycopg 3 is not installed)."""
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from docket.dialects.postgresql.base import PGDialect
@@ -11,6 +12,9 @@ if TYPE_CHECKING:
     from docket.engine.url import URL
 
 __all__ = ["PGDialect_psycopg2", "dialect"]
+
+# names of server-side cursors (unique per process, so per connection)
+_cursor_names = itertools.count(1)
 
 
 class PGDialect_psycopg2(PGDialect):
@@ -27,6 +31,9 @@ class PGDialect_psycopg2(PGDialect):
         opts = url.translate_connect_args(username="user", database="dbname")
         opts.update(url.query)
         return [], opts
+
+    def create_server_side_cursor(self, dbapi_connection: Any) -> Any:
+        return dbapi_connection.cursor(f"docket_c{next(_cursor_names)}")
 
     def _get_server_version_info(self, dbapi_connection: Any) -> tuple[int, ...] | None:
         return divmod(dbapi_connection.server_version, 10000)

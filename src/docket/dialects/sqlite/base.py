@@ -10,6 +10,7 @@ from docket.dialects.sqlite.types import SQLiteTypeCompiler, colspecs
 from docket.engine.default import DefaultDialect
 from docket.sql import elements as el
 from docket.sql.compiler import SQLCompiler
+from docket.sql.functions import Function
 
 if TYPE_CHECKING:
     from docket.engine.base import Connection
@@ -18,10 +19,16 @@ __all__ = ["SQLiteCompiler", "SQLiteDialect"]
 
 
 class SQLiteCompiler(SQLCompiler):
-    """SQLite SQL: no FOR UPDATE, ``IS``/``IS NOT`` for distinctness, ILIKE via lower()."""
+    """SQLite SQL: no FOR UPDATE, ``IS``/``IS NOT`` for distinctness, ILIKE via
+    lower(), ``now()`` as ``CURRENT_TIMESTAMP``."""
 
     def render_for_update(self, opts: dict[str, Any], **kw: Any) -> str:
         return ""  # SQLite locks the whole database; there is no row locking
+
+    def visit_now_func(self, fn: Function, **kw: Any) -> str:
+        # SQLite has no now(); CURRENT_TIMESTAMP is the UTC time as
+        # 'YYYY-MM-DD HH:MM:SS' (also valid in DEFAULT (...) for server_default)
+        return "CURRENT_TIMESTAMP"
 
     def visit_is_distinct_from_binary(self, b: el.BinaryExpression, **kw: Any) -> str:
         return self.process(b.left, **kw) + " IS NOT " + self.process(b.right, **kw)
@@ -56,6 +63,9 @@ class SQLiteDialect(DefaultDialect):
     supports_for_update = False
     supports_on_conflict = sqlite3.sqlite_version_info >= (3, 24)
     limit_required_for_offset = True
+    # SQLite refuses ``(SELECT ... LIMIT n) UNION ...``: such members are
+    # wrapped as ``SELECT * FROM (SELECT ...)`` instead
+    compound_member_parens = False
     supports_sane_rowcount = True
     supports_sane_multi_rowcount = True
 
@@ -65,3 +75,11 @@ class SQLiteDialect(DefaultDialect):
 
     def get_table_names(self, connection: Connection, schema: str | None = None) -> list[str]:
         return sqlite_ddl.get_table_names(connection, schema)
+
+    def has_index(self, connection: Connection, table_name: str, index_name: str,
+                  schema: str | None = None) -> bool:
+        return sqlite_ddl.has_index(connection, table_name, index_name, schema)
+
+    def get_foreign_keys(self, connection: Connection, table_name: str,
+                         schema: str | None = None) -> list[dict[str, Any]]:
+        return sqlite_ddl.get_foreign_keys(connection, table_name, schema)

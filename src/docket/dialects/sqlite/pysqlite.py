@@ -59,10 +59,13 @@ class SQLiteDialect_pysqlite(SQLiteDialect):
 
     @staticmethod
     def is_memory_url(url: URL) -> bool:
+        """True for ``sqlite://``, ``sqlite:///:memory:`` and memory URIs
+        (``sqlite:///file:name?mode=memory&uri=true``): one shared connection."""
         db = url.database
-        return not db or db == ":memory:" or (
-            "mode=memory" in db and str(url.query.get("uri", "")).lower() in ("true", "1")
-        )
+        if not db or db == ":memory:":
+            return True
+        uri = str(url.query.get("uri", "")).lower() in ("true", "1")
+        return uri and (url.query.get("mode") == "memory" or "mode=memory" in db)
 
     def create_connect_args(self, url: URL) -> tuple[list[Any], dict[str, Any]]:
         if url.username or url.password or url.host or url.port:
@@ -76,7 +79,8 @@ class SQLiteDialect_pysqlite(SQLiteDialect):
         for key, conv in (("timeout", float), ("check_same_thread", _bool),
                           ("cached_statements", int)):
             if key in query:
-                opts[key] = conv(query.pop(key))
+                value = query.pop(key)
+                opts[key] = conv(value[-1] if isinstance(value, tuple) else value)
         database = url.database or ":memory:"
         if uri:
             opts["uri"] = True

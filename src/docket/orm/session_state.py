@@ -1,0 +1,452 @@
+"""Moving objects between states for a Session, and the module-level helpers
+(``make_transient``, ``make_transient_to_detached``, ``object_session``,
+``close_all_sessions``).
+
+The functions taking a Session first are bound as private Session methods
+(``Session._expire_state = expire_state`` ...), so the unit of work and the
+transaction call them as ``session._expire_state(state)``.  Every transition
+keeps these invariants:
+
+* a state is in at most one of ``session._new`` (pending, no identity), the
+  identity map (persistent), or neither (transient / detached / flushed
+  deleted);
+* ``state.session_id`` names the session only while the object is pending,
+  persistent or deleted in it;
+* ``session._modified`` holds exactly the attached states with unflushed
+  changes (strongly, so they survive until flushed).
+"""
+
+from __future__ import annotations
+
+import reprlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from docket import exc
+from docket.orm.state import (
+    DELETED,
+    EXPIRED,
+    STATE_KEY,
+    WAS_DELETED,
+    InstanceState,
+    _sessions,
+    instance_state,
+)
+
+if TYPE_CHECKING:
+    from docket.orm.mapper import Mapper
+    from docket.orm.session import Session
+
+__all__ = ["close_all_sessions", "make_transient", "make_transient_to_detached",
+           "object_session"]
+
+
+def state_str(state: InstanceState) -> str:
+    """``<User at 0x...>`` for messages."""
+    obj = state()
+    name = state.mapper.class_.__name__
+    return f"<{name} at 0x{id(obj):x}>" if obj is not None else f"<{name} (collected)>"
+
+
+def state_of(obj: Any, verb: str) -> InstanceState:
+    """The InstanceState of ``obj`` for ``session.<verb>()``.
+
+    Raises:
+        UnmappedInstanceError: ``obj`` is not an instance of a mapped class.
+    """
+    try:
+        return obj.__dict__[STATE_KEY]  # type: ignore[no-any-return,unused-ignore]
+    except (KeyError, AttributeError, TypeError):
+        pass
+    if isinstance(obj, type) and getattr(obj, "__mapper__", None) is not None:
+        raise exc.UnmappedInstanceError(
+            obj, f"session.{verb}() was given the class {obj.__name__} itself; pass an "
+            f"instance such as {obj.__name__}(...) instead."
+        )
+    try:
+        return instance_state(obj)
+    except exc.UnmappedInstanceError:
+        cls = type(obj)
+        raise exc.UnmappedInstanceError(
+            obj, f"session.{verb}() needs an instance of a mapped class, but got "
+            f"{reprlib.repr(obj)} of class '{cls.__module__}.{cls.__qualname__}', which is "
+            "not mapped; map the class (DeclarativeBase, registry.mapped or "
+            "registry.map_imperatively) or pass a mapped object."
+        ) from None
+
+
+# -- transitions (bound as Session methods) ---------------------------------------------
+
+def reset_to_transient(state: InstanceState, keep_was_deleted: bool = False) -> None:
+    """Forget identity, expiry and deletion flags (values stay in ``__dict__``).
+
+    A rollback keeps ``was_deleted`` on an object it makes transient (as
+    SQLAlchemy does); ``make_transient()`` clears it.
+    """
+    state.ident = None
+    state.identity_token = None
+    state.flags &= WAS_DELETED if keep_was_deleted else 0
+    state._expired_attributes = None
+
+
+def expunge_state(session: Session, state: InstanceState, to_transient: bool) -> None:
+    """Remove ``state`` from the session; ``to_transient`` also forgets its
+    identity (its row was rolled back).  States now attached to another
+    session are left alone."""
+    if state.session_id not in (None, session.hash_key):
+        return
+    session._new.pop(state, None)
+    session._deleted.pop(state, None)
+    session._modified.pop(state, None)
+    if state.ident is not None:
+        session._identity_map._discard(state)
+    state.session_id = None
+    if to_transient:
+        reset_to_transient(state, keep_was_deleted=True)
+
+
+def detach_all(session: Session) -> None:
+    """expunge_all(): pending -> transient, persistent / deleted -> detached."""
+    states = session._identity_map.all_states() + list(session._new) + list(session._deleted)
+    txn = session._transaction
+    while txn is not None:
+        states.extend(txn._deleted)
+        txn = txn.parent
+    sid = session.hash_key
+    for state in states:
+        if state.session_id == sid:
+            state.session_id = None
+    session._identity_map._clear()
+    session._new.clear()
+    session._deleted.clear()
+    session._modified.clear()
+
+
+def detach_deleted(session: Session, states: Iterable[InstanceState]) -> None:
+    """After commit: flushed-deleted objects become detached (``was_deleted``
+    stays True)."""
+    sid = session.hash_key
+    for state in states:
+        if state.session_id == sid:
+            state.session_id = None
+        state.flags &= ~DELETED
+
+
+def commit_flushed(session: Session, state: InstanceState) -> None:
+    """A flush wrote ``state``: its values are now the committed ones, and it
+    is no longer "expired" as a whole (attributes it never reloaded stay in
+    ``expired_attributes``), as SQLAlchemy's ``_commit_all`` does."""
+    state.committed_state = None
+    state.modified = False
+    session._modified.pop(state, None)
+    if state.flags & EXPIRED:
+        state._expired_attributes = state.expired_attributes or None
+        state.flags &= ~EXPIRED
+
+
+def mark_deleted(session: Session, state: InstanceState) -> None:
+    """The object's row is gone: move it to the deleted state (a rollback
+    restores it)."""
+    session._identity_map._discard(state)
+    session._deleted.pop(state, None)
+    session._modified.pop(state, None)
+    state.flags |= DELETED | WAS_DELETED
+    txn = session._transaction
+    if txn is not None:
+        txn._deleted[state] = None
+
+
+def restore_deleted(session: Session, state: InstanceState) -> None:
+    """Rollback: a deleted (or marked-for-deletion) object is persistent again."""
+    state.flags &= ~(DELETED | WAS_DELETED)
+    if state.session_id != session.hash_key or state.ident is None or state() is None:
+        return  # expunged meanwhile: it stays detached
+    displaced = session._identity_map._replace(state)
+    if displaced is not None:
+        displaced.session_id = None  # a later load of the same row: detached
+
+
+def restore_identity(session: Session, state: InstanceState, old_ident: Any) -> None:
+    """Rollback: undo a primary-key change made by a flush."""
+    idmap = session._identity_map
+    idmap._discard(state)
+    state.ident = old_ident
+    if state.session_id == session.hash_key and state() is not None:
+        displaced = idmap._replace(state)
+        if displaced is not None:
+            displaced.session_id = None
+
+
+def expire_state(session: Session, state: InstanceState,
+                 keys: Iterable[str] | None = None) -> None:
+    """Discard loaded values (all, or ``keys``) and pending changes to them;
+    they reload on next access."""
+    obj = state()
+    if obj is None:
+        return
+    d = obj.__dict__
+    if keys is None:
+        for k in state.mapper._column_attr_keys:
+            d.pop(k, None)
+        for prop in state.mapper._props.values():
+            if prop.is_relationship:
+                d.pop(prop.key, None)
+        state.flags |= EXPIRED
+        state._expired_attributes = None
+        state.committed_state = None
+        state.modified = False
+        session._modified.pop(state, None)
+        return
+    expired = state._expired_attributes
+    if expired is None:
+        expired = state._expired_attributes = set()
+    committed = state.committed_state
+    for k in keys:
+        d.pop(k, None)
+        expired.add(k)
+        if committed is not None:
+            committed.pop(k, None)
+    if committed is not None and not committed:
+        state.committed_state = None
+        state.modified = False
+        session._modified.pop(state, None)
+
+
+def clear_expired(state: InstanceState, keys: Iterable[str]) -> None:
+    """``keys`` were just loaded: they are no longer expired."""
+    expired = state._expired_attributes
+    if expired is not None:
+        expired.difference_update(keys)
+        if not expired:
+            state._expired_attributes = None
+    d = state.dict
+    if state.flags & EXPIRED and all(k in d for k in state.mapper._eager_column_keys):
+        state.flags &= ~EXPIRED
+
+
+def persistent_state(session: Session, instance: Any, verb: str) -> InstanceState:
+    """The state of ``instance`` for ``session.<verb>()``.
+
+    Raises:
+        InvalidRequestError: the object is not persistent in ``session``.
+    """
+    state = state_of(instance, verb)
+    if state.session_id != session.hash_key or not session._identity_map._contains_state(state):
+        raise exc.InvalidRequestError(
+            f"Instance {state_str(state)} is not persistent within this Session (it is "
+            f"{state.status.value}); can't {verb} it. Only objects loaded or flushed by "
+            "this session can be; add() a detached object first."
+        )
+    return state
+
+
+def check_attribute_names(state: InstanceState, names: Iterable[str]) -> list[str]:
+    """``names`` as a list, each a mapped attribute of the object.
+
+    Raises:
+        InvalidRequestError: a name is not mapped.
+    """
+    names = list(names)
+    props = state.mapper._props
+    for k in names:
+        if k not in props:
+            raise exc.InvalidRequestError(
+                f"{state.mapper.class_.__name__} has no mapped attribute {k!r}; mapped "
+                f"attributes are {sorted(props)}."
+            )
+    return names
+
+
+def keys_to_load(state: InstanceState, key: str) -> list[str]:
+    """The attributes to load when unloaded ``key`` is read: everything
+    expired (for an expired object or attribute), else ``key``'s deferred group."""
+    mapper = state.mapper
+    d = state.dict
+    expired = state._expired_attributes
+    if state.flags & EXPIRED or (expired and key in expired):
+        keys = [k for k in mapper._eager_column_keys if k not in d]
+        if expired:
+            keys += [k for k in expired if k not in keys and k in mapper._key_to_col]
+        if key not in keys and key in mapper._key_to_col:
+            keys.append(key)
+        return keys
+    group = getattr(mapper._props[key], "group", None)
+    if group is None:
+        return [key]
+    return [p.key for p in mapper._props.values()
+            if getattr(p, "group", None) == group and p.key not in d]
+
+
+def merge_state(session: Session, state: InstanceState, instance: Any, load: bool) -> Any:
+    """``session.merge()``: the object of this session with ``state``'s
+    identity (from the map, the database or new), carrying its values.
+
+    Raises:
+        InvalidRequestError: ``load=False`` with a transient object, or with a
+            modified one that is not already in the session.
+    """
+    from docket.orm import loading
+
+    mapper = state.mapper
+    d = state.dict
+    if not load and state.ident is None:
+        raise exc.InvalidRequestError(
+            f"merge() with load=False does not support transient (never persisted) objects "
+            f"such as {state_str(state)}; add() it, or flush() first."
+        )
+    pk = tuple(d.get(k) for k in mapper._pk_keys)
+    target = None
+    if None not in pk:
+        if state.session_id == session.hash_key and session._identity_map._contains_state(state):
+            return instance
+        existing = session._identity_map._get_state(mapper, mapper._ident_from_pk(pk))
+        target = existing() if existing is not None else None
+        if target is None and load:
+            target = loading.load_by_pk(session, mapper, pk)
+    if target is None:
+        if not load and state.modified:
+            raise exc.InvalidRequestError(
+                f"merge() with load=False does not support modified objects such as "
+                f"{state_str(state)}; flush() its changes before merging with load=False."
+            )
+        cls: Any = mapper.class_
+        target = cls.__new__(cls)
+        tstate = mapper._new_state(target)
+        if load:
+            session.add(target)
+        else:
+            tstate.ident = state.ident
+            tstate.session_id = session.hash_key
+            session._identity_map._add(tstate)
+    tdict = target.__dict__
+    for k in mapper._column_attr_keys:
+        if k in d:
+            if load:
+                setattr(target, k, d[k])  # recorded as changes, flushed later
+            else:
+                tdict[k] = d[k]  # stamped as loaded, no history
+    return target
+
+
+# -- arguments ----------------------------------------------------------------------------
+
+def normalize_ident(mapper: Mapper, ident: Any) -> tuple[Any, ...] | None:
+    """``session.get()``'s identifier as a primary-key tuple in column order;
+    None when every value is None (no row can match).
+
+    Raises:
+        InvalidRequestError: wrong number of values, or wrong dict keys.
+    """
+    keys = mapper._pk_keys
+    cls_name = mapper.class_.__name__
+    if isinstance(ident, dict):
+        missing = [k for k in keys if k not in ident]
+        if missing:
+            raise exc.InvalidRequestError(
+                f"Incorrect names of values in identifier to formulate primary key for "
+                f"session.get({cls_name}, {{...}}): missing {missing}; the primary key "
+                f"attribute names are {list(keys)}."
+            )
+        pk = tuple(ident[k] for k in keys)
+    else:
+        pk = tuple(ident) if isinstance(ident, (tuple, list)) else (ident,)
+    if len(pk) != len(keys):
+        cols = ", ".join(f"'{c.table.name}.{c.name}'" for c in mapper.primary_key)
+        raise exc.InvalidRequestError(
+            f"Incorrect number of values in identifier to formulate primary key for "
+            f"session.get({cls_name}, {ident!r}): got {len(pk)} value(s), but the primary "
+            f"key columns are {cols}; pass one value per column, as a tuple in that order "
+            "or a dict keyed by attribute name."
+        )
+    if all(v is None for v in pk):
+        return None
+    return pk
+
+
+def first_mapper(statement: Any) -> Any:
+    """The first mapped entity of an ORM statement, for bind resolution."""
+    from docket.orm.mapper import Mapper
+
+    for e in getattr(statement, "_raw_entities", ()):
+        mapper = getattr(e, "__mapper__", None) or getattr(getattr(e, "parent", None),
+                                                           "class_", None)
+        if mapper is not None:
+            return mapper if isinstance(mapper, Mapper) else getattr(mapper, "__mapper__", None)
+    raw = getattr(statement, "_raw_table", None)
+    return getattr(raw, "__mapper__", None)
+
+
+def tables_of(clause: Any) -> list[Any]:
+    """The tables a statement reads or writes, for bind resolution."""
+    out = []
+    table = getattr(clause, "table", None)
+    if table is not None:
+        out.append(table)
+    getter = getattr(clause, "get_final_froms", None)
+    if getter is not None:
+        try:
+            for f in getter():
+                out.extend(getattr(f, "_from_objects", [f]))
+        except exc.DocketError:
+            pass
+    return out
+
+
+# -- module-level API ---------------------------------------------------------------------
+
+def object_session(instance: Any) -> Session | None:
+    """The Session an object belongs to, or None.
+
+    Raises:
+        UnmappedInstanceError: ``instance`` is not a mapped object.
+    """
+    return state_of(instance, "object_session").session
+
+
+def close_all_sessions() -> None:
+    """``close()`` every Session in the process."""
+    for session in list(_sessions.values()):
+        session.close()
+
+
+def make_transient(instance: Any) -> None:
+    """Make an object transient: remove it from its session and forget its
+    identity (loaded values stay, expired ones stay unloaded); a later
+    ``add()`` INSERTs it as a new row."""
+    state = state_of(instance, "make_transient")
+    session = state.session
+    if session is not None:
+        expunge_state(session, state, to_transient=False)
+    state.session_id = None
+    reset_to_transient(state)
+
+
+def make_transient_to_detached(instance: Any) -> None:
+    """Give a transient object the identity of its primary-key attributes, as
+    if it had been loaded and then detached; ``add()`` makes it persistent
+    and its unset attributes load from the row on access.
+
+    Raises:
+        InvalidRequestError: the object is not transient, or lacks a full
+            primary key.
+    """
+    state = state_of(instance, "make_transient_to_detached")
+    if state.session_id is not None or state.ident is not None:
+        raise exc.InvalidRequestError(
+            f"Given object must be transient: {state_str(state)} is {state.status.value}; "
+            "call make_transient() on it first."
+        )
+    mapper = state.mapper
+    d = state.dict
+    pk = tuple(d.get(k) for k in mapper._pk_keys)
+    if None in pk:
+        raise exc.InvalidRequestError(
+            f"Object {state_str(state)} has no complete primary key; set "
+            f"{list(mapper._pk_keys)} before make_transient_to_detached()."
+        )
+    state.ident = mapper._ident_from_pk(pk)
+    state.flags = 0
+    state.committed_state = None
+    state.modified = False
+    unloaded = {k for k in mapper._column_attr_keys if k not in d}
+    state._expired_attributes = unloaded or None

@@ -1,0 +1,46 @@
+"""Hypothesis strategies for the ORM tests (one module for all of them).
+
+Values are deliberately drawn from small pools so that random sequences hit
+the interesting coincidences often: setting an attribute to the value it
+already has, two objects with equal data, NULL versus a number, the same
+primary key asked for twice.  A few wide values (long/unicode names, 32-bit
+extremes) keep the type round-trips honest.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+__all__ = ["item_attr", "item_attrs", "item_changes", "item_ids", "item_names", "item_qtys"]
+
+#: NOT NULL ``String(40)`` values: mostly a tiny pool, sometimes anything short
+item_names: st.SearchStrategy[str] = st.one_of(
+    st.sampled_from(["a", "b", "c", ""]),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]),
+            max_size=40),
+)
+
+#: nullable Integer values: NULL, a small pool, or a 32-bit extreme
+item_qtys: st.SearchStrategy[int | None] = st.one_of(
+    st.none(),
+    st.integers(min_value=-2, max_value=3),
+    st.sampled_from([-(2**31), 2**31 - 1]),
+)
+
+#: the writable data attributes of the stateful test's mapped classes
+item_attr: st.SearchStrategy[str] = st.sampled_from(["name", "qty"])
+
+#: an attribute assignment ``(key, value)`` with a value fit for the column
+item_changes: st.SearchStrategy[tuple[str, object]] = st.one_of(
+    st.tuples(st.just("name"), item_names),
+    st.tuples(st.just("qty"), item_qtys),
+)
+
+#: a non-empty subset of the writable attributes (for attribute-level expire)
+item_attrs: st.SearchStrategy[list[str]] = st.lists(
+    item_attr, min_size=1, max_size=2, unique=True
+)
+
+#: primary keys worth asking ``Session.get`` for: a table reset per example
+#: starts its ids at 1 and holds a handful of rows, so about half exist
+item_ids: st.SearchStrategy[int] = st.integers(min_value=1, max_value=8)
