@@ -186,7 +186,7 @@ def _resolve(target: Any, identifier: str) -> tuple[type[Events], Any]:
 def _entries_for(holder: Any, identifier: str) -> list[_Entry]:
     if isinstance(holder, type):
         return _class_listeners.setdefault((holder, identifier), [])
-    return getattr(holder.dispatch, identifier).local  # type: ignore[no-any-return]
+    return getattr(holder.dispatch, identifier).local
 
 
 def listen(target: Any, identifier: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:

@@ -605,8 +605,9 @@ class SessionMachine(RuleBasedStateMachine):
         row = self.db[t.ident]  # type: ignore[index]
         for k in self.keys:
             if t.values[k] is EXPIRED and k in loaded:
-                assert loaded[k] == row.vals[k], f"{t.label}.{k}: loaded {loaded[k]!r}"
-                t.values[k] = row.vals[k]
+                want = t.ident if k == "id" else row.vals[k]
+                assert loaded[k] == want, f"{t.label}.{k}: loaded {loaded[k]!r}, row has {want!r}"
+                t.values[k] = want
 
     def _read_all(self, t: Tracked) -> None:
         """Read every attribute (without autoflush) and compare with the model."""

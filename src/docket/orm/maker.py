@@ -39,7 +39,7 @@ class sessionmaker(Generic[_S]):
         if info is not None:
             kw["info"] = info
         self.kw = kw
-        self.class_: type[_S] = type(class_.__name__, (class_,), {})  # type: ignore[assignment]
+        self.class_: type[_S] = type(class_.__name__, (class_,), {})
 
     def __call__(self, **local_kw: Any) -> _S:
         """A new Session; keyword arguments override the configured ones

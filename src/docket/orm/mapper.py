@@ -11,7 +11,6 @@ dialect) the compiled flush statements and row loaders that
 from __future__ import annotations
 
 import weakref
-
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
