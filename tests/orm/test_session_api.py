@@ -243,8 +243,6 @@ def test_autoflush_execution_option(eng: Any) -> None:
         assert n_users(s) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="select_from(User) loses the entity, so "
-                   "loading.is_orm_statement treats the select as Core (no autoflush)")
 def test_autoflush_select_from_entity(eng: Any) -> None:
     """select(func.count()).select_from(User) is an ORM select and autoflushes."""
     with Session(eng) as s:

@@ -48,7 +48,6 @@ from hypothesis.stateful import (
     initialize,
     invariant,
     multiple,
-    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -61,7 +60,7 @@ from docket.orm import exc as orm_exc
 # -- profiles ------------------------------------------------------------------------
 _PROFILES = {
     "dev": {"max_examples": 20, "stateful_step_count": 25},
-    "default": {"max_examples": 100, "stateful_step_count": 40},
+    "default": {"max_examples": 200, "stateful_step_count": 40},
     "ci": {"max_examples": 400, "stateful_step_count": 50},
 }
 _profile = _PROFILES.get(os.environ.get("HYPOTHESIS_PROFILE", "default"), _PROFILES["default"])
@@ -515,19 +514,20 @@ class SessionMachine(RuleBasedStateMachine):
             self.session.close()
             self.model_close()
 
-    @rule()
-    def begin_nested(self) -> None:
-        handle = self.session.begin_nested()
-        self._autobegin()
-        self.model_flush()
-        self.frames.append(Frame(_copy_rows(self.db), handle))
-
-    @precondition(lambda self: len(self.frames) > 1)
-    @rule(release=st.booleans())
-    def end_savepoint(self, release: bool) -> None:
-        """Commit (RELEASE) or roll back the innermost SAVEPOINT."""
+    @rule(action=st.sampled_from(["begin", "release", "rollback"]))
+    def savepoint(self, action: str) -> None:
+        """``begin_nested()``, or commit (RELEASE) / roll back the innermost
+        SAVEPOINT (a no-op when there is none)."""
+        if action == "begin":
+            handle = self.session.begin_nested()
+            self._autobegin()
+            self.model_flush()  # begin_nested() flushes first
+            self.frames.append(Frame(_copy_rows(self.db), handle))
+            return
+        if len(self.frames) < 2:
+            return
         frame = self.frames[-1]
-        if release:
+        if action == "release":
             frame.handle.commit()
             self.model_flush()
             self.frames.pop()
@@ -647,6 +647,29 @@ class SessionMachine(RuleBasedStateMachine):
         """Read every attribute, loading expired ones (autoflush off)."""
         self._read_all(self.t(obj))
 
+    @rule(obj=objects)
+    def read_with_autoflush(self, obj: Any) -> None:
+        """Read one expired attribute of a persistent object with autoflush on:
+        the load flushes pending changes first."""
+        t = self.t(obj)
+        if t.status is not St.PERSISTENT:
+            return
+        self._read_loose(t)  # (settle what is implementation-defined first)
+        expired = [k for k in self.keys if t.values[k] is EXPIRED]
+        if not expired:
+            return
+        if t.marked:  # the autoflush DELETEs its row, then the load finds nothing
+            with pytest.raises(orm_exc.ObjectDeletedError):
+                getattr(obj, expired[0])
+            self.model_flush()
+            return
+        got = getattr(obj, expired[0])
+        self.model_flush()
+        self._autobegin()
+        self._load_expired(t)
+        assert got == t.values[expired[0]], (
+            f"{t.label}.{expired[0]}: read {got!r}, expected {t.values[expired[0]]!r}")
+
     @rule(target=objects, ident=dst.item_ids)
     def get_by_key(self, ident: int) -> Any:
         t = self.idmap().get(ident)
@@ -682,11 +705,16 @@ class SessionMachine(RuleBasedStateMachine):
         values = {"id": ident, **row.vals}
         return self._track(obj, St.PERSISTENT, values, ident=ident, row_uid=row.uid)
 
-    @rule(target=objects)
-    def select_all(self) -> Any:
-        """``session.scalars(select(cls).order_by(cls.id)).all()``."""
-        got = self.session.scalars(select(self.cls).order_by(self.cls.id)).all()
-        self.model_flush()
+    @rule(target=objects, autoflush=st.booleans(), populate_existing=st.booleans())
+    def select_all(self, autoflush: bool, populate_existing: bool) -> Any:
+        """``session.scalars(select(cls).order_by(cls.id)`` with those
+        execution options; rows never overwrite loaded (or changed) values
+        unless ``populate_existing``."""
+        stmt = select(self.cls).order_by(self.cls.id).execution_options(
+            autoflush=autoflush, populate_existing=populate_existing)
+        got = self.session.scalars(stmt).all()
+        if autoflush:
+            self.model_flush()
         self._autobegin()
         idmap = self.idmap()
         assert [inspect(o).dict.get("id") for o in got] == sorted(self.db), (
@@ -705,9 +733,12 @@ class SessionMachine(RuleBasedStateMachine):
             else:
                 assert obj is t.obj, f"select returned {obj!r} for row {ident}, expected {t}"
                 for k in self.keys:  # unloaded attributes are populated from the row
-                    if t.values[k] is EXPIRED or isinstance(t.values[k], Loose):
+                    if populate_existing or t.values[k] is EXPIRED or isinstance(
+                            t.values[k], Loose):
                         t.values[k] = ident if k == "id" else row.vals[k]
                 t.expired_flag = False
+                if populate_existing:  # pending changes are overwritten and forgotten
+                    t.committed, t.modified = {}, False
         return multiple(*new)
 
     # -- invariants ---------------------------------------------------------------------

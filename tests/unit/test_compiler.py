@@ -266,6 +266,44 @@ def test_select_from_then_join() -> None:
     )
 
 
+def test_select_from_remembers_the_objects_it_was_given() -> None:
+    """select_from(MappedClass) keeps the class in _from_raw, parallel to _from_obj."""
+    from docket.orm import DeclarativeBase, Mapped, mapped_column
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Account(Base):
+        __tablename__ = "account"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    stmt = select(func.count()).select_from(Account)
+    assert stmt._from_raw == (Account,)
+    assert stmt._from_obj == (Account.__table__,)
+    assert sql(stmt) == "SELECT count(*) AS count_1 FROM account"
+    # later select_from() calls append, in order; the original is not modified
+    more = stmt.select_from(users)
+    assert more._from_raw == (Account, users)
+    assert more._from_obj == (Account.__table__, users)
+    assert stmt._from_raw == (Account,)
+    # every generative copy carries it
+    assert more.where(users.c.id == 1).order_by(users.c.id).limit(2)._from_raw == (
+        Account, users
+    )
+    assert select(users.c.id)._from_raw == ()
+
+
+def test_from_raw_stays_parallel_to_from_obj() -> None:
+    """with_only_columns(maintain_column_froms=True) extends both tuples alike."""
+    stmt = select(users.c.id).select_from(addresses)
+    kept = stmt.with_only_columns(func.count(), maintain_column_froms=True)
+    assert kept._from_obj == (addresses, users)
+    assert kept._from_raw == (addresses, users)
+    assert len(kept._from_raw) == len(kept._from_obj)
+    dropped = stmt.with_only_columns(func.count())
+    assert dropped._from_raw == (addresses,) and dropped._from_obj == (addresses,)
+
+
 def test_join_with_explicit_on_clause() -> None:
     """An explicit ON clause is used as given."""
     stmt = select(addresses.c.email).select_from(users).join(
@@ -1088,3 +1126,24 @@ def test_join_from_an_alias_infers_the_on_clause() -> None:
     assert sql(select(u.c.name).join(addresses)) == (
         "SELECT u.name FROM users AS u JOIN addresses ON u.id = addresses.user_id"
     )
+
+
+def test_compiler_split_keeps_import_paths_and_dialect_overrides() -> None:
+    """Compiled/SQLCompiler stay in sql.compiler, built from the SELECT and DML parts,
+    and the dialect compilers' overrides still win over the generic methods."""
+    from docket.dialects.postgresql.base import PGCompiler
+    from docket.dialects.sqlite.base import SQLiteCompiler
+    from docket.sql import compiler
+    from docket.sql.compiler_base import CompilerBase
+    from docket.sql.compiler_dml import DMLCompiler
+    from docket.sql.compiler_select import SelectCompiler
+
+    assert compiler.SQLCompiler is Compiled
+    assert Dialect.statement_compiler is Compiled
+    assert issubclass(Compiled, SelectCompiler) and issubclass(Compiled, DMLCompiler)
+    assert issubclass(SelectCompiler, CompilerBase) and issubclass(DMLCompiler, CompilerBase)
+    assert issubclass(PGCompiler, Compiled) and issubclass(SQLiteCompiler, Compiled)
+    assert PGCompiler.render_distinct is not SelectCompiler.render_distinct
+    assert PGCompiler.delete_extra_from_clause is not DMLCompiler.delete_extra_from_clause
+    assert SQLiteCompiler.render_for_update is not SelectCompiler.render_for_update
+    assert sql(select(users.c.id).with_for_update(), SQLITE) == "SELECT users.id FROM users"

@@ -535,3 +535,47 @@ def test_untyped_bindparam_takes_the_compared_columns_type() -> None:
     ids = bindparam("ids", expanding=True)
     assert uid.in_(ids).right.type is uid.type
     assert (uid == bindparam("y", type_=T.String)).right.type._type_affinity is T.String
+
+
+def test_elements_split_keeps_every_name_importable_from_elements() -> None:
+    """Names moved to sql.expressions / sql.text_clause are the same objects via sql.elements."""
+    from docket.sql import elements, expressions, text_clause
+
+    for module in (expressions, text_clause):
+        for name in module.__all__:
+            assert getattr(elements, name) is getattr(module, name), name
+    for name in elements.__all__:
+        assert hasattr(elements, name), name
+    # not in __all__ but imported from elements by other modules before the split
+    for name in ("LabelReference", "TypeCoerce", "CollationClause", "order_by_expression",
+                 "coerce_expression", "coerce_where", "type_key", "_bind_for", "_BIND_RE"):
+        assert hasattr(elements, name), name
+    assert elements.Label.__module__ == "docket.sql.expressions"
+    assert elements.TextClause.__module__ == "docket.sql.text_clause"
+
+
+def test_operators_build_nodes_defined_in_the_expressions_module() -> None:
+    """ColumnElement's operators (in elements) build the late-bound node classes."""
+    from docket.sql import expressions
+
+    users, _ = _tables()
+    assert type(users.c.id == 5) is expressions.BinaryExpression
+    assert type(users.c.id.desc()) is expressions.UnaryExpression
+    assert type((users.c.id == 1) & (users.c.name == "x")) is expressions.BooleanClauseList
+    assert type(users.c.id.label("x")) is expressions.Label
+    assert type(users.c.name.collate("C")) is expressions.CollationClause
+
+
+def test_selectable_split_keeps_from_clause_names_importable() -> None:
+    """Tables, aliases and joins moved to sql.from_clauses stay in sql.selectable."""
+    from docket.sql import from_clauses, selectable
+
+    for name in from_clauses.__all__:
+        assert getattr(selectable, name) is getattr(from_clauses, name), name
+    users, addresses = _tables()
+    assert type(users.select()) is selectable.Select  # FROM side builds SELECT late-bound
+    cte = select(users.c.id).cte("c", recursive=True)
+    assert type(cte.union_all(select(users.c.id)).element) is selectable.CompoundSelect
+    with pytest.raises(exc.ArgumentError, match="subquery first"):
+        select(users.c.id).select_from(select(users.c.id))
+

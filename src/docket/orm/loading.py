@@ -61,6 +61,9 @@ def is_orm_statement(statement: Any) -> bool:
     for e in getattr(statement, "_raw_entities", ()):
         if _mapper_of(e) is not None or getattr(e, "is_attribute", False):
             return True
+    for e in getattr(statement, "_from_raw", ()):
+        if _mapper_of(e) is not None:
+            return True
     raw_table = getattr(statement, "_raw_table", None)
     return raw_table is not None and _mapper_of(raw_table) is not None
 
