@@ -400,6 +400,15 @@ def load_by_pk(session: Session, mapper: Mapper, pk: Sequence[Any], *,
     if with_for_update:
         opts = with_for_update if isinstance(with_for_update, dict) else {}
         stmt = stmt.with_for_update(**opts)
+    row = _fetch_pk_row(session, mapper, stmt, pk)
+    if row is None:
+        return None
+    return _make_loader(session, mapper, keys, 0, populate_existing)(row)
+
+
+def _fetch_pk_row(session: Session, mapper: Mapper, stmt: Select,
+                  pk: Sequence[Any]) -> Sequence[Any] | None:
+    """Run a primary-key SELECT on the session's connection; the converted row or None."""
     conn = session._connection_for_mapper(mapper)
     params = {f"pk_{i}": v for i, v in enumerate(pk)}
     compiled, extracted = conn._compile(stmt, None, False)
@@ -410,9 +419,7 @@ def load_by_pk(session: Session, mapper: Mapper, pk: Sequence[Any], *,
     if row is None:
         return None
     convert = _row_converter(compiled)
-    if convert is not None:
-        row = convert(row)
-    return _make_loader(session, mapper, keys, 0, populate_existing)(row)
+    return convert(row) if convert is not None else row
 
 
 def load_attributes(session: Session, state: InstanceState, keys: Sequence[str]) -> None:
@@ -427,22 +434,12 @@ def load_attributes(session: Session, state: InstanceState, keys: Sequence[str])
         return
     pk = state.identity
     assert pk is not None
-    stmt = _pk_select(mapper, keys)
-    conn = session._connection_for_mapper(mapper)
-    params = {f"pk_{i}": v for i, v in enumerate(pk)}
-    compiled, extracted = conn._compile(stmt, None, False)
-    result = conn._execute_compiled(compiled, [params], extracted, {}, stmt)
-    cursor = result.cursor
-    row = cursor.fetchone()
-    cursor.close()
+    row = _fetch_pk_row(session, mapper, _pk_select(mapper, keys), pk)
     if row is None:
         raise exc.ObjectDeletedError(
             f"Instance <{mapper.class_.__name__} at 0x{id(obj):x}> has been deleted, or its "
             "row is otherwise not present."
         )
-    convert = _row_converter(compiled)
-    if convert is not None:
-        row = convert(row)
     d = obj.__dict__
     committed = state.committed_state
     for k, v in zip(keys, row):

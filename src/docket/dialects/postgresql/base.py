@@ -115,12 +115,7 @@ class PGDialect(DefaultDialect):
         return any(m in text for m in _DISCONNECT_MESSAGES)
 
     def do_ping(self, dbapi_connection: Any) -> bool:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("SELECT 1")
-            cursor.fetchall()
-        finally:
-            cursor.close()
+        super().do_ping(dbapi_connection)
         if not dbapi_connection.autocommit:
             dbapi_connection.rollback()  # don't leave the ping's transaction open
         return True
