@@ -120,3 +120,27 @@ def metadata() -> Any:
     from docket import MetaData
 
     return MetaData()
+
+
+_BACKEND_IDS = ("sqlite-memory", "sqlite-file", "postgresql")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Print pass/skip/fail counts per backend, so a run shows that the
+    PostgreSQL cases really ran (CI requires them to pass, not skip)."""
+    counts: dict[str, dict[str, int]] = {b: {} for b in _BACKEND_IDS}
+    for outcome in ("passed", "failed", "skipped", "error", "xfailed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            for b in _BACKEND_IDS:
+                if f"[{b}]" in nodeid or f"-{b}]" in nodeid or f"[{b}-" in nodeid:
+                    counts[b][outcome] = counts[b].get(outcome, 0) + 1
+                    break
+    lines = [
+        f"{b}: " + ", ".join(f"{n} {o}" for o, n in sorted(c.items()))
+        for b, c in counts.items() if c
+    ]
+    if lines:
+        terminalreporter.write_sep("=", "backends")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-__all__ = ["item_attr", "item_attrs", "item_changes", "item_ids", "item_names", "item_qtys"]
+__all__ = ["item_attr", "item_attrs", "item_changes", "item_ids", "item_names", "item_qtys",
+           "session_options"]
 
 #: NOT NULL ``String(40)`` values: mostly a tiny pool, sometimes anything short
 item_names: st.SearchStrategy[str] = st.one_of(
@@ -44,3 +45,10 @@ item_attrs: st.SearchStrategy[list[str]] = st.lists(
 #: primary keys worth asking ``Session.get`` for: a table reset per example
 #: starts its ids at 1 and holds a handful of rows, so about half exist
 item_ids: st.SearchStrategy[int] = st.integers(min_value=1, max_value=8)
+
+#: ``Session(...)`` keyword options the stateful test varies; the defaults
+#: (``True``) are drawn three times as often as the alternative
+session_options: st.SearchStrategy[dict[str, bool]] = st.fixed_dictionaries({
+    "autoflush": st.sampled_from([True, True, True, False]),
+    "expire_on_commit": st.sampled_from([True, True, True, False]),
+})
