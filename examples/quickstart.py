@@ -6,8 +6,6 @@ Run with:  python examples/quickstart.py
 
 from __future__ import annotations
 
-from typing import Optional
-
 from docket import ForeignKey, String, create_engine, func, select
 from docket.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -21,7 +19,7 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(30))
-    fullname: Mapped[Optional[str]]
+    fullname: Mapped[str | None]
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, name={self.name!r}, fullname={self.fullname!r})"

@@ -169,6 +169,11 @@ class Events:
             )
         return fn
 
+    @classmethod
+    def _after_change(cls, holder: Any, identifier: str) -> None:
+        """Called after a listener was added to or removed from ``holder``
+        (families that install instrumentation only while listened to)."""
+
 
 def _resolve(target: Any, identifier: str) -> tuple[type[Events], Any]:
     for family in reversed(_families):
@@ -218,6 +223,7 @@ def listen(target: Any, identifier: str, fn: Callable[..., Any], *args: Any, **k
     else:
         entries.append(entry)
     _version += 1
+    family._after_change(holder, identifier)
 
 
 def listens_for(target: Any, identifier: str, *args: Any, **kw: Any) -> Callable[[_F], _F]:
@@ -237,12 +243,13 @@ def remove(target: Any, identifier: str, fn: Callable[..., Any]) -> None:
         InvalidRequestError: ``fn`` is not registered for that event and target.
     """
     global _version
-    _, holder = _resolve(target, identifier)
+    family, holder = _resolve(target, identifier)
     entries = _entries_for(holder, identifier)
     for i, entry in enumerate(entries):
         if entry.fn is fn:
             del entries[i]
             _version += 1
+            family._after_change(holder, identifier)
             return
     raise InvalidRequestError(
         f"No listener {fn!r} is registered for event '{identifier}' on {target!r}."

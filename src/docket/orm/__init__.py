@@ -18,6 +18,7 @@ from docket.orm.decl import (
     declared_attr,
     registry,
 )
+from docket.orm.events import ORMExecuteState
 from docket.orm.maker import sessionmaker
 from docket.orm.mapper import Mapper, class_mapper, object_mapper
 from docket.orm.properties import (
@@ -44,8 +45,9 @@ from docket.orm.util import identity_key, was_deleted
 __all__ = [
     "AttributeState", "ColumnProperty", "DeclarativeBase", "DeclarativeBaseNoMeta",
     "DynamicMapped", "InstanceState", "InstrumentedAttribute", "Mapped", "MappedColumn",
-    "Mapper", "MapperProperty", "ObjectState", "Query", "QueryableAttribute", "Session",
-    "SessionTransaction", "SessionTransactionOrigin", "WriteOnlyMapped", "attributes",
+    "Mapper", "MapperProperty", "ORMExecuteState", "ObjectState", "Query",
+    "QueryableAttribute", "Session", "SessionTransaction", "SessionTransactionOrigin",
+    "WriteOnlyMapped", "attributes",
     "class_mapper", "clear_mappers", "close_all_sessions", "column_property",
     "configure_mappers", "declarative_base", "declared_attr", "deferred", "exc",
     "identity_key", "make_transient", "make_transient_to_detached", "mapped_column",

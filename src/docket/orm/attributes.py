@@ -297,6 +297,46 @@ def make_scalar_setter(key: str) -> Callable[[Any, Any], None]:
     return set_scalar
 
 
+def install_set_listeners(mapper: Mapper, key: str,
+                          listeners: list[tuple[Callable[..., Any], bool]]) -> None:
+    """Route sets of ``key`` on ``mapper``'s class through ``set`` listeners
+    (AttributeEvents; ``(fn, retval)`` pairs: with ``retval`` the listener's
+    result is the value stored), or back to the plain setter when
+    ``listeners`` is empty.  Only the listened-to key pays for the events."""
+    plain = mapper._plain_setters  # key -> the setter wrapped by set_with_events
+    current = mapper._setters.get(key)
+    if current is None:
+        return  # not a settable attribute (e.g. a column_property expression)
+    base = plain.get(key, current)
+    if not listeners:
+        if key in plain:
+            mapper._setters[key] = plain.pop(key)
+            _set_descriptor_setter(mapper, key, mapper._setters[key])
+        return
+    plain[key] = base
+    fns = tuple(listeners)
+    from docket.orm.events import AttributeToken
+
+    token = AttributeToken(key, "set")
+
+    def set_with_events(obj: Any, value: Any) -> None:
+        old = obj.__dict__.get(key, NO_VALUE)
+        for fn, retval in fns:
+            result = fn(obj, value, old, token)
+            if retval:
+                value = result
+        base(obj, value)
+
+    mapper._setters[key] = set_with_events
+    _set_descriptor_setter(mapper, key, set_with_events)
+
+
+def _set_descriptor_setter(mapper: Mapper, key: str, setter: Callable[[Any, Any], None]) -> None:
+    attr = mapper.class_.__dict__.get(key)
+    if isinstance(attr, _DataInstrumentedAttribute):
+        attr._set = setter
+
+
 def make_scalar_deleter(key: str) -> Callable[[Any], None]:
     """A deleter for column attribute ``key``: records history and leaves
     None (written as NULL at the next flush)."""

@@ -36,6 +36,7 @@ from docket.engine.result import (
     IteratorResult,
     ResultMetaData,
 )
+from docket.orm.events import QueryContext
 from docket.orm.state import EXPIRED, STATE_KEY, InstanceState
 from docket.sql.selectable import Select
 
@@ -145,7 +146,7 @@ def compile_orm_select(stmt: Select) -> ORMCompileState:
 # ``__init__`` round trip).
 
 _LOADER_SOURCE = """
-def make(cls, mapper, idmap, sid, refresh, populate_existing):
+def make(cls, mapper, idmap, sid, refresh, populate_existing, on_new):
     new = cls.__new__
     get = idmap.get
     def load(row):
@@ -164,19 +165,21 @@ def make(cls, mapper, idmap, sid, refresh, populate_existing):
         d = obj.__dict__
 {items}        d[STATE_KEY] = state
         idmap[ident] = state
-        return {ret}
+{hook}        return {ret}
     return load
 """
 
 
 def _loader_factory(mapper: Mapper, keys: tuple[str, ...], start: int,
-                    as_row: bool) -> Callable[..., Callable[[Sequence[Any]], Any]]:
-    """The (cached) generated factory of row loaders for one entity shape.
+                    as_row: bool, hooked: bool = False
+                    ) -> Callable[..., Callable[[Sequence[Any]], Any]]:
+    """The (cached) generated factory of row loaders for one entity shape;
+    ``hooked`` loaders call ``on_new(obj)`` for each new object (load events).
 
     Raises:
         InvalidRequestError: a primary key column is not among ``keys``.
     """
-    cache_key = ("loader", keys, start, as_row)
+    cache_key = ("loader", keys, start, as_row, hooked)
     factory = mapper._loader_cache.get(cache_key)
     if factory is not None:
         return factory
@@ -196,7 +199,8 @@ def _loader_factory(mapper: Mapper, keys: tuple[str, ...], start: int,
         ident = (f"        ident = ({parts})\n"
                  f"        if None in ident:\n            return {null}")
     items = "".join(f"        d[{k!r}] = row[{start + i}]\n" for i, k in enumerate(keys))
-    source = _LOADER_SOURCE.format(ident=ident, items=items, ret="(obj,)" if as_row else "obj")
+    source = _LOADER_SOURCE.format(ident=ident, items=items, ret="(obj,)" if as_row else "obj",
+                                   hook="        on_new(obj)\n" if hooked else "")
     namespace: dict[str, Any] = {
         "new_state": InstanceState.__new__, "State": InstanceState, "STATE_KEY": STATE_KEY,
         "EXPIRED": EXPIRED,
@@ -208,18 +212,54 @@ def _loader_factory(mapper: Mapper, keys: tuple[str, ...], start: int,
 
 
 def _make_loader(session: Session, mapper: Mapper, keys: Sequence[str], start: int,
-                 populate_existing: bool, as_row: bool = False
-                 ) -> Callable[[Sequence[Any]], Any]:
+                 populate_existing: bool, as_row: bool = False,
+                 context: QueryContext | None = None) -> Callable[[Sequence[Any]], Any]:
     """The function turning one row into one object of ``mapper`` (or the
     1-tuple ``(obj,)`` with ``as_row``), through ``session``'s identity map:
     an object already there is returned as is (refreshing only expired
     attributes, or everything but pending changes with ``populate_existing``);
     a row with a NULL primary key (outer join) gives None."""
     keys_t = tuple(keys)
-    factory = _loader_factory(mapper, keys_t, start, as_row)
     idmap = session._identity_map._map_for(mapper)
     refresh = _make_refresher(keys_t, start, populate_existing)
-    return factory(mapper.class_, mapper, idmap, session.hash_key, refresh, populate_existing)
+    # events are decided here, once per loader: with no listener the
+    # generated loader has no hook at all
+    on_new = _load_hook(session, mapper, context)
+    on_refresh = mapper.instance_dispatch.refresh
+    if on_refresh:
+        refresh = _refresh_hook(refresh, on_refresh, context or QueryContext(session),
+                                None if populate_existing else keys_t)
+    factory = _loader_factory(mapper, keys_t, start, as_row, on_new is not None)
+    return factory(mapper.class_, mapper, idmap, session.hash_key, refresh, populate_existing,
+                   on_new)
+
+
+def _load_hook(session: Session, mapper: Mapper, context: QueryContext | None
+               ) -> Callable[[Any], None] | None:
+    """``on_new(obj)`` firing InstanceEvents.load and loaded_as_persistent, or None."""
+    on_load = mapper.instance_dispatch.load
+    as_persistent = session.dispatch.loaded_as_persistent
+    if not (on_load or as_persistent):
+        return None
+    ctx = context or QueryContext(session)
+
+    def on_new(obj: Any) -> None:
+        if on_load:
+            on_load(obj, ctx)
+        if as_persistent:
+            as_persistent(session, obj)
+
+    return on_new
+
+
+def _refresh_hook(refresh: Callable[[InstanceState, Any, Sequence[Any]], None],
+                  listeners: Any, ctx: QueryContext, keys: Sequence[str] | None
+                  ) -> Callable[[InstanceState, Any, Sequence[Any]], None]:
+    def refresh_with_event(state: InstanceState, obj: Any, row: Sequence[Any]) -> None:
+        refresh(state, obj, row)
+        listeners(obj, ctx, keys)
+
+    return refresh_with_event
 
 
 def _make_refresher(keys: tuple[str, ...], start: int, populate_existing: bool
@@ -310,18 +350,20 @@ def _row_converter(compiled: Any) -> Callable[[Sequence[Any]], Sequence[Any]] | 
     return convert
 
 
-def _row_builder(session: Session, plan: ORMCompileState,
-                 populate_existing: bool) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+def _row_builder(session: Session, plan: ORMCompileState, populate_existing: bool,
+                 context: QueryContext | None = None
+                 ) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
     """The function turning one (converted) row into one result row."""
     ents = plan.entities
     if len(ents) == 1 and isinstance(ents[0], _MapperEntity):
         ent = ents[0]
-        return _make_loader(session, ent.mapper, ent.keys, ent.start, populate_existing)
+        return _make_loader(session, ent.mapper, ent.keys, ent.start, populate_existing,
+                            context=context)
     getters: list[Callable[[Sequence[Any]], Any]] = []
     for ent in ents:
         if isinstance(ent, _MapperEntity):
             getters.append(_make_loader(session, ent.mapper, ent.keys, ent.start,
-                                        populate_existing))
+                                        populate_existing, context=context))
         else:
             getters.append(operator.itemgetter(ent.start))
     return lambda row: tuple([g(row) for g in getters])
@@ -337,7 +379,8 @@ def instances(session: Session, conn: Connection, stmt: Select, params: Any,
     cursor_result = conn._execute_compiled(compiled, plist, extracted, options, core)
     cursor = cursor_result.cursor
     convert = _row_converter(compiled)
-    build = _row_builder(session, plan, bool(options.get("populate_existing")))
+    build = _row_builder(session, plan, bool(options.get("populate_existing")),
+                         QueryContext(session, stmt, options))
     if plan.single_entity and isinstance(plan.entities[0], _MapperEntity):
         meta: ResultMetaData = _SingleEntityMetaData(plan.entities[0].name)
     else:
@@ -446,3 +489,6 @@ def load_attributes(session: Session, state: InstanceState, keys: Sequence[str])
         if committed is not None and k in committed:
             continue  # never overwrite a pending change
         d[k] = v
+    listeners = mapper.instance_dispatch.refresh
+    if listeners:
+        listeners(obj, QueryContext(session), list(keys))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from docket import exc
 from docket.inspection import _register
+from docket.orm import events as _events
 from docket.orm.attributes import (
     InstrumentedAttribute,
     _DataInstrumentedAttribute,
@@ -203,8 +204,16 @@ class Mapper:
             self._col_to_prop[self.version_id_col].key if self.version_id_col is not None
             else None
         )
+        from docket.event import Dispatch
+
+        #: MapperEvents listeners (on the class, its bases, or the Mapper class)
+        self.dispatch = Dispatch(_events.MapperEvents, class_)
+        self.dispatch._classes += (Mapper,)
+        #: InstanceEvents listeners (on the class or its bases)
+        self.instance_dispatch = Dispatch(_events.InstanceEvents, class_)
         self._instrument()
         class_.__mapper__ = self  # type: ignore[attr-defined]
+        _events.resync_mapper(self)
         if "__clause_element__" not in class_.__dict__:
             class_.__clause_element__ = _ClassClauseElement()  # type: ignore[attr-defined]
 
@@ -254,7 +263,10 @@ class Mapper:
             for key, prop in self._props.items():
                 setattr(cls, key, InstrumentedAttribute(cls, key, prop, self))
             install_setattr(cls, setters, deleters)
+        self._plain_setters: dict[str, Any] = {}
         self._refresh_derived()
+        if "__mapper__" in cls.__dict__:  # add_property(): re-apply attribute listeners
+            _events.resync_mapper(self)
 
     def _refresh_derived(self) -> None:
         cols = [p for p in self._props.values() if isinstance(p, ColumnProperty)]

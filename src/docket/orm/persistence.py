@@ -830,17 +830,39 @@ def delete_states(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instanc
             )
 
 
+def _fire(listeners: Any, mapper: Mapper, conn: Any,
+          items: list[tuple[InstanceState, Any]]) -> None:
+    """Call mapper-event ``listeners`` for each object of a batch."""
+    for _state, obj in items:
+        listeners(mapper, conn, obj)
+
+
 def save_obj(uow: UOWTransaction, mapper: Mapper, inserts: list[tuple[InstanceState, Any]],
              updates: list[tuple[InstanceState, Any]], conn: Any) -> None:
-    """INSERTs then UPDATEs for one mapper's table."""
+    """INSERTs then UPDATEs for one mapper's table; MapperEvents fire per
+    object before / after each batch (one truth test per batch when none)."""
+    dispatch = mapper.dispatch
     if inserts:
+        if dispatch.before_insert:
+            _fire(dispatch.before_insert, mapper, conn, inserts)
         save_inserts(uow, mapper, inserts, conn)
+        if dispatch.after_insert:
+            _fire(dispatch.after_insert, mapper, conn, inserts)
     if updates:
+        if dispatch.before_update:
+            _fire(dispatch.before_update, mapper, conn, updates)
         save_updates(uow, mapper, updates, conn)
+        if dispatch.after_update:
+            _fire(dispatch.after_update, mapper, conn, updates)
 
 
 def delete_obj(uow: UOWTransaction, mapper: Mapper, deletes: list[tuple[InstanceState, Any]],
                conn: Any) -> None:
-    """DELETEs for one mapper's table."""
+    """DELETEs for one mapper's table, with before/after_delete per object."""
     if deletes:
+        dispatch = mapper.dispatch
+        if dispatch.before_delete:
+            _fire(dispatch.before_delete, mapper, conn, deletes)
         delete_states(uow, mapper, deletes, conn)
+        if dispatch.after_delete:
+            _fire(dispatch.after_delete, mapper, conn, deletes)

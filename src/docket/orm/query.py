@@ -183,11 +183,17 @@ class Query:
         return self._result().one_or_none()
 
     def scalar(self) -> Any:
-        """The first column of the first row (None if no row)."""
-        row = self._execute().first()
-        if row is None:
+        """The first column of the only row (the object for a single-entity
+        query); None if there is no row.
+
+        Raises:
+            MultipleResultsFound: more than one row.
+        """
+        try:
+            ret = self.one()
+        except exc.NoResultFound:
             return None
-        return row[0]
+        return ret if self._single else ret[0]
 
     def count(self) -> int:
         """``SELECT count(*) FROM (<this query>)``."""
@@ -202,14 +208,30 @@ class Query:
         return self._session().get(entity, ident)
 
     def __getitem__(self, item: Any) -> Any:
+        """``query[2:5]`` -> LIMIT/OFFSET list; ``query[3]`` -> that one result.
+
+        Raises:
+            IndexError: a negative index or slice bound (SQL can't count from
+                the end; use ORDER BY ... DESC), or no result at ``item``.
+        """
         if isinstance(item, slice):
-            start = item.start or 0
-            if item.stop is None:
-                return list(self.offset(start))
-            return list(self.slice(start, item.stop))
+            start, stop, step = item.start, item.stop, item.step
+            if (start is not None and start < 0) or (stop is not None and stop < 0):
+                raise IndexError(
+                    f"negative indexes are not accepted by SQL index / slice operators "
+                    f"(got {item!r} on {self!r}); reverse the ORDER BY instead.")
+            start = start or 0
+            q = self.offset(start) if stop is None else self.slice(start, stop)
+            res = list(q)
+            return res[::step] if step is not None else res
         if item < 0:
-            return list(self)[item]
-        return self.slice(item, item + 1).one()
+            raise IndexError(
+                f"negative indexes are not accepted by SQL index / slice operators "
+                f"(got {item} on {self!r}); reverse the ORDER BY instead.")
+        res = list(self.slice(item, item + 1))
+        if not res:
+            raise IndexError(f"Query index {item} out of range: the query has no row there.")
+        return res[0]
 
     # -- bulk DML ---------------------------------------------------------------------------
     def update(self, values: dict[Any, Any], synchronize_session: Any = "auto",
@@ -235,6 +257,11 @@ class Query:
 
     def __str__(self) -> str:
         return str(self._statement)
+
+    def __repr__(self) -> str:
+        names = ", ".join(getattr(e, "__name__", None) or str(e)
+                          for e in self._statement._raw_entities)
+        return f"<Query of ({names})>"
 
 
 def _is_entity(obj: Any) -> bool:

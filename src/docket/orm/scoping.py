@@ -9,6 +9,7 @@ can say ``Session.add(obj)`` / ``Session.commit()``.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -118,13 +119,15 @@ class scoped_session:
     def configure(self, **kw: Any) -> None:
         """Reconfigure the session factory (for sessions created from now on).
 
-        Raises:
-            InvalidRequestError: a session already exists in this scope.
+        As in SQLAlchemy, a session already present in the current scope only
+        triggers a warning: it keeps its old configuration until remove().
         """
         if self.registry.has():
-            raise exc.InvalidRequestError(
+            warnings.warn(
                 "At least one scoped session is already present; configure() can't affect "
-                "sessions that already exist. Call remove() first."
+                "sessions that already exist. Call remove() first to start a new session "
+                "with the new configuration.",
+                stacklevel=2,
             )
         self.session_factory.configure(**kw)
 
@@ -137,7 +140,7 @@ class scoped_session:
             def __get__(self, instance: Any, owner: type) -> Any:
                 session = scoped.registry()
                 if query_cls is not None:
-                    return query_cls((owner,), session)
+                    return query_cls(owner, session=session)
                 return session.query(owner)
 
         return _QueryProperty()
@@ -173,9 +176,9 @@ _METHODS = (
 _PROPERTIES = ("bind", "dirty", "deleted", "new", "identity_map", "is_active", "autoflush",
                "no_autoflush", "info", "expire_on_commit")
 
+# Proxied unconditionally: a method the Session lacks fails on call, naming it.
 for _name in _METHODS:
-    if hasattr(Session, _name):
-        setattr(scoped_session, _name, _proxy_method(_name))
+    setattr(scoped_session, _name, _proxy_method(_name))
 for _name in _PROPERTIES:
     setattr(scoped_session, _name, _proxy_property(_name))
 

@@ -21,11 +21,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from docket import event as _event
 from docket import exc
-from docket.orm import loading
+from docket.event import Dispatch
+from docket.orm import bulk_persistence, loading
 from docket.orm import session_state as _ss
+from docket.orm.events import ORMExecuteState, SessionEvents
 from docket.orm.identity import IdentityMap
 from docket.orm.mapper import Mapper, class_mapper
+from docket.orm.query import Query
 from docket.orm.session_state import (
     close_all_sessions,
     make_transient,
@@ -36,6 +40,7 @@ from docket.orm.session_state import (
 )
 from docket.orm.state import DELETED, EXPIRED, NO_VALUE, WAS_DELETED, InstanceState, _sessions
 from docket.orm.transaction import SessionTransaction, SessionTransactionOrigin, TxState
+from docket.sql.selectable import FromClause
 
 __all__ = ["Session", "close_all_sessions", "make_transient", "make_transient_to_detached",
            "object_session"]
@@ -116,6 +121,13 @@ class Session:
         self._transaction: SessionTransaction | None = None
         self._flushing = False
         self._warn_on_events = False
+        #: SessionEvents listeners of this session (and its class / sessionmaker)
+        self.dispatch = Dispatch(SessionEvents, type(self))
+        # add()/delete() test these once per call: the dispatch when any
+        # attach / transition listener exists, else None (recomputed when
+        # event registrations change)
+        self._attach_ev: Dispatch | None = None
+        self._attach_seen = -1
 
     # -- state transitions (see session_state; bound here as methods) ----------------------
     _expunge_state = _ss.expunge_state
@@ -127,28 +139,70 @@ class Session:
     _commit_flushed = _ss.commit_flushed
     _persistent_state = _ss.persistent_state
 
-    # -- event hooks (SessionEvents arrive with the session-surface issue) --------------
+    # -- event hooks: each is one truth test when nothing listens ----------------------
     def _dispatch_after_transaction_create(self, txn: SessionTransaction) -> None:
-        pass
+        if self.dispatch.after_transaction_create:
+            self.dispatch.after_transaction_create(self, txn)
 
     def _dispatch_after_transaction_end(self, txn: SessionTransaction) -> None:
-        pass
+        if self.dispatch.after_transaction_end:
+            self.dispatch.after_transaction_end(self, txn)
 
     def _dispatch_after_begin(self, txn: SessionTransaction, conn: Any) -> None:
-        pass
+        if self.dispatch.after_begin:
+            self.dispatch.after_begin(self, txn, conn)
 
     def _dispatch_before_commit(self) -> None:
-        pass
+        if self.dispatch.before_commit:
+            self.dispatch.before_commit(self)
 
     def _dispatch_after_commit(self, txn: SessionTransaction) -> None:
-        pass
+        if self.dispatch.after_commit:
+            self.dispatch.after_commit(self)
 
     def _dispatch_after_rollback(self, txn: SessionTransaction) -> None:
-        pass
+        if self.dispatch.after_rollback:
+            self.dispatch.after_rollback(self)
+
+    def _dispatch_after_soft_rollback(self, txn: SessionTransaction) -> None:
+        if self.dispatch.after_soft_rollback:
+            self.dispatch.after_soft_rollback(self, txn)
+
+    def _attach_events(self) -> Dispatch | None:
+        d = self.dispatch
+        self._attach_seen = _event._version
+        self._attach_ev = d if (d.before_attach or d.after_attach or d.transient_to_pending
+                                or d.detached_to_persistent) else None
+        return self._attach_ev
+
+    def _dispatch_state(self, event: str, state: InstanceState) -> None:
+        """Fire a state-transition event (``pending_to_persistent`` ...) for ``state``."""
+        listeners = getattr(self.dispatch, event)
+        if listeners:
+            obj = state()
+            if obj is not None:
+                listeners(self, obj)
 
     # -- binds ----------------------------------------------------------------------------
     def _add_bind(self, key: Any, bind: Any) -> None:
-        self.__binds[key.class_ if isinstance(key, Mapper) else key] = bind
+        """Bind a mapped class (and with it its table) or a table.
+
+        Raises:
+            ArgumentError: ``key`` is neither a mapped class, a Mapper nor a table.
+        """
+        if isinstance(key, Mapper):
+            key = key.class_
+        if isinstance(key, type):
+            self.__binds[key] = bind
+            mapper = getattr(key, "__mapper__", None)
+            if isinstance(mapper, Mapper) and mapper.class_ is key:
+                self.__binds[mapper.local_table] = bind
+        elif isinstance(key, FromClause):
+            self.__binds[key] = bind
+        else:
+            raise exc.ArgumentError(
+                f"Not an acceptable bind target: {key!r}; use a mapped class, Mapper or Table."
+            )
 
     def bind_mapper(self, mapper: Any, bind: Any) -> None:
         """Route SQL for ``mapper`` (or class) to ``bind``."""
@@ -390,9 +444,14 @@ class Session:
         self._autobegin_t()
 
     def _save_or_update(self, state: InstanceState, obj: Any) -> None:
+        dispatch = (self._attach_ev if self._attach_seen == _event._version
+                    else self._attach_events())
         if state.ident is None:
             self._before_attach(state)
             if state not in self._new:
+                if dispatch is not None:
+                    self._add_pending_with_events(state, obj, dispatch)
+                    return
                 state.flags &= ~WAS_DELETED  # a transient object starts a new life
                 state.session_id = self.hash_key
                 self._new[state] = obj
@@ -408,10 +467,32 @@ class Session:
         self._deleted.pop(state, None)
         if state.session_id == self.hash_key and self._identity_map._contains_state(state):
             return
+        if dispatch is not None and dispatch.before_attach:
+            dispatch.before_attach(self, obj)
         self._identity_map._add(state)
         state.session_id = self.hash_key
         if state.modified:
             self._modified[state] = obj
+        if dispatch is not None:
+            if dispatch.detached_to_persistent:
+                dispatch.detached_to_persistent(self, obj)
+            if dispatch.after_attach:
+                dispatch.after_attach(self, obj)
+
+    def _add_pending_with_events(self, state: InstanceState, obj: Any,
+                                 dispatch: Dispatch) -> None:
+        attaching = state.session_id != self.hash_key
+        if attaching and dispatch.before_attach:
+            dispatch.before_attach(self, obj)
+        state.flags &= ~WAS_DELETED
+        state.session_id = self.hash_key
+        self._new[state] = obj
+        if state.modified:
+            self._modified[state] = obj
+        if dispatch.transient_to_pending:
+            dispatch.transient_to_pending(self, obj)
+        if attaching and dispatch.after_attach:
+            dispatch.after_attach(self, obj)
 
     def delete(self, instance: Any) -> None:
         """Mark a persistent (or detached) object for deletion at the next flush.
@@ -439,8 +520,15 @@ class Session:
             )
         self._before_attach(state)
         if state.session_id != self.hash_key or not self._identity_map._contains_state(state):
+            dispatch = self.dispatch
+            if dispatch.before_attach:
+                dispatch.before_attach(self, instance)
             self._identity_map._add(state)
             state.session_id = self.hash_key
+            if dispatch.detached_to_persistent:
+                dispatch.detached_to_persistent(self, instance)
+            if dispatch.after_attach:
+                dispatch.after_attach(self, instance)
         self._deleted[state] = instance
 
     def expunge(self, instance: Any) -> None:
@@ -456,14 +544,27 @@ class Session:
                 f"Instance {state_str(state)} is not present in this Session; nothing to "
                 "expunge (check object_session(obj) for the session it belongs to)."
             )
+        event = ("pending_to_transient" if state.ident is None else
+                 "deleted_to_detached" if state.flags & DELETED else "persistent_to_detached")
         txn = self._transaction
         while txn is not None:  # a flushed delete is no longer restored by rollback
             txn._deleted.pop(state, None)
             txn = txn.parent
         self._expunge_state(state, to_transient=False)
+        self._dispatch_state(event, state)
 
     def expunge_all(self) -> None:
         """Remove every object: pending ones become transient, the rest detached."""
+        d = self.dispatch
+        if d.pending_to_transient or d.persistent_to_detached or d.deleted_to_detached:
+            pending = list(self._new)
+            persistent = self._identity_map.all_states()
+            _ss.detach_all(self)
+            for state in pending:
+                self._dispatch_state("pending_to_transient", state)
+            for state in persistent:
+                self._dispatch_state("persistent_to_detached", state)
+            return
         _ss.detach_all(self)
 
     def __contains__(self, instance: Any) -> bool:
@@ -661,8 +762,32 @@ class Session:
         if orm and "mapper" not in bind_arguments:
             bind_arguments["mapper"] = _ss.first_mapper(statement)
         bind_arguments.setdefault("clause", statement)
+        if orm and self.dispatch.do_orm_execute:
+            return self._invoke_orm(ORMExecuteState(
+                self, statement, params, opts, bind_arguments, self._invoke_orm))
+        return self._execute_impl(statement, params, opts, bind_arguments, orm)
+
+    def _invoke_orm(self, st: ORMExecuteState) -> Any:
+        """Run the remaining ``do_orm_execute`` listeners; the first to return
+        a Result replaces execution, else the statement runs."""
+        entries = self.dispatch.do_orm_execute.retval_entries()
+        while st._position < len(entries):
+            fn = entries[st._position].call
+            st._position += 1
+            result = fn(st)
+            if result is not None:
+                return result
+        st._position = len(entries)
+        return self._execute_impl(st.statement, st.parameters, st._opts, st.bind_arguments,
+                                  loading.is_orm_statement(st.statement))
+
+    def _execute_impl(self, statement: Any, params: Any, opts: dict[str, Any],
+                      bind_arguments: dict[str, Any], orm: bool) -> Any:
         if orm and opts.get("autoflush", True):
             self._autoflush()
+        if orm and getattr(statement, "is_dml", False):
+            return bulk_persistence.execute_orm_dml(self, statement, params, opts,
+                                                    bind_arguments)
         conn = self.connection(bind_arguments)
         if orm and getattr(statement, "is_select", False):
             return loading.instances(self, conn, statement, params, opts)
@@ -746,9 +871,24 @@ class Session:
 
     def query(self, *entities: Any, **kw: Any) -> Any:
         """Legacy ``Query`` API (``session.query(User).filter(...).all()``)."""
-        from docket.orm.query import Query
+        return (self._query_cls or Query)(entities, self)
 
-        return Query(entities, self)
+    # -- bulk operations (legacy API; see docs/bulk.md) ---------------------------------
+    def bulk_save_objects(self, objects: Iterable[Any], return_defaults: bool = False,
+                          update_changed_only: bool = True, preserve_order: bool = True) -> None:
+        """INSERT/UPDATE objects in batches without tracking them in the session."""
+        bulk_persistence.bulk_save_objects(self, objects, return_defaults, update_changed_only,
+                                           preserve_order)
+
+    def bulk_insert_mappings(self, mapper: Any, mappings: Iterable[dict[str, Any]],
+                             return_defaults: bool = False, render_nulls: bool = False) -> None:
+        """INSERT rows given as dicts of attribute values, in batches."""
+        bulk_persistence.bulk_insert_mappings(self, mapper, mappings, return_defaults,
+                                              render_nulls)
+
+    def bulk_update_mappings(self, mapper: Any, mappings: Iterable[dict[str, Any]]) -> None:
+        """UPDATE rows by primary key from dicts of attribute values, in batches."""
+        bulk_persistence.bulk_update_mappings(self, mapper, mappings)
 
     def merge(self, instance: _T, *, load: bool = True, options: Any = None) -> _T:
         """Copy the state of ``instance`` onto the persistent object with the

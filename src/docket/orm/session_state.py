@@ -196,7 +196,11 @@ def expire_state(session: Session, state: InstanceState,
         state.committed_state = None
         state.modified = False
         session._modified.pop(state, None)
+        listeners = state.mapper.instance_dispatch.expire
+        if listeners:
+            listeners(obj, None)
         return
+    keys = list(keys)
     expired = state._expired_attributes
     if expired is None:
         expired = state._expired_attributes = set()
@@ -210,6 +214,9 @@ def expire_state(session: Session, state: InstanceState,
         state.committed_state = None
         state.modified = False
         session._modified.pop(state, None)
+    listeners = state.mapper.instance_dispatch.expire
+    if listeners:
+        listeners(obj, keys)
 
 
 def clear_expired(state: InstanceState, keys: Iterable[str]) -> None:
@@ -289,26 +296,27 @@ def merge_state(session: Session, state: InstanceState, instance: Any, load: boo
 
     mapper = state.mapper
     d = state.dict
+    if state.session_id == session.hash_key and (
+            state in session._new or session._identity_map._contains_state(state)):
+        return instance  # already this session's object for its identity
     if not load and state.ident is None:
         raise exc.InvalidRequestError(
             f"merge() with load=False does not support transient (never persisted) objects "
             f"such as {state_str(state)}; add() it, or flush() first."
         )
+    if not load and state.modified:
+        raise exc.InvalidRequestError(
+            f"merge() with load=False does not support objects marked as 'dirty' such as "
+            f"{state_str(state)}; flush() its changes first, or merge with load=True."
+        )
     pk = tuple(d.get(k) for k in mapper._pk_keys)
     target = None
     if None not in pk:
-        if state.session_id == session.hash_key and session._identity_map._contains_state(state):
-            return instance
         existing = session._identity_map._get_state(mapper, mapper._ident_from_pk(pk))
         target = existing() if existing is not None else None
         if target is None and load:
             target = loading.load_by_pk(session, mapper, pk)
     if target is None:
-        if not load and state.modified:
-            raise exc.InvalidRequestError(
-                f"merge() with load=False does not support modified objects such as "
-                f"{state_str(state)}; flush() its changes before merging with load=False."
-            )
         cls: Any = mapper.class_
         target = cls.__new__(cls)
         tstate = mapper._new_state(target)
@@ -415,10 +423,13 @@ def make_transient(instance: Any) -> None:
     ``add()`` INSERTs it as a new row."""
     state = state_of(instance, "make_transient")
     session = state.session
+    was_persistent = state.ident is not None
     if session is not None:
         expunge_state(session, state, to_transient=False)
     state.session_id = None
     reset_to_transient(state)
+    if session is not None and was_persistent:
+        session._dispatch_state("persistent_to_transient", state)
 
 
 def make_transient_to_detached(instance: Any) -> None:

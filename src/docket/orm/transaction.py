@@ -307,7 +307,11 @@ class SessionTransaction:
             for state, old in self._key_switches.items():
                 parent._key_switches.setdefault(state, old)
             return
-        session._detach_deleted(list(self._deleted))
+        deleted = list(self._deleted)
+        session._detach_deleted(deleted)
+        if session.dispatch.deleted_to_detached:
+            for state in deleted:
+                session._dispatch_state("deleted_to_detached", state)
         if session.expire_on_commit:
             session.expire_all()
 
@@ -342,6 +346,7 @@ class SessionTransaction:
                 raise error
             return
         self.close(_restore=False)
+        self.session._dispatch_after_soft_rollback(self)
         if error is not None:
             raise error
         if _to_root and self.parent is not None:
@@ -376,13 +381,22 @@ class SessionTransaction:
         """Undo in memory what this transaction did (see module docstring)."""
         session = self.session
         to_expunge = set(self._new).union(session._new)
+        dispatch = session.dispatch
+        fire = bool(dispatch.pending_to_transient or dispatch.persistent_to_transient
+                    or dispatch.deleted_to_persistent)
         for state in to_expunge:
+            was_pending = state.ident is None
             session._expunge_state(state, to_transient=True)
+            if fire:
+                session._dispatch_state(
+                    "pending_to_transient" if was_pending else "persistent_to_transient", state)
         for state, old_ident in list(self._key_switches.items()):
             if state not in to_expunge:
                 session._restore_identity(state, old_ident)
         for state in set(self._deleted).union(session._deleted) - to_expunge:
             session._restore_deleted(state)
+            if fire and state in self._deleted and state.session_id == session.hash_key:
+                session._dispatch_state("deleted_to_persistent", state)
         session._deleted.clear()
         dirty_only = self.nested
         dirty = self._dirty

@@ -301,6 +301,12 @@ def flush(session: Session, objects: Sequence[Any] | None = None) -> None:
     """
     txn = session._autobegin_t()
     txn._check_usable()
+    dispatch = session.dispatch
+    if dispatch.before_flush:
+        dispatch.before_flush(session, UOWTransaction(session, txn), objects)
+        if not session._has_changes():
+            return
+        txn = session._autobegin_t()
     only: set[InstanceState] | None = None
     if objects is not None:
         only = {instance_state(o) for o in objects}
@@ -327,6 +333,8 @@ def flush(session: Session, objects: Sequence[Any] | None = None) -> None:
         if uow.inserts:
             uow.find_row_switches()
         uow.execute()
+        if dispatch.after_flush:
+            dispatch.after_flush(session, uow)
     except BaseException as e:
         uow.undo()
         current = session._transaction
@@ -334,3 +342,13 @@ def flush(session: Session, objects: Sequence[Any] | None = None) -> None:
             current.rollback(_capture_exception=e)
         raise
     uow.finalize()
+    if dispatch.pending_to_persistent:
+        for items in uow.inserts.values():
+            for _state, obj in items:
+                dispatch.pending_to_persistent(session, obj)
+    if dispatch.persistent_to_deleted:
+        for items in uow.deletes.values():
+            for _state, obj in items:
+                dispatch.persistent_to_deleted(session, obj)
+    if dispatch.after_flush_postexec:
+        dispatch.after_flush_postexec(session, uow)
