@@ -280,3 +280,24 @@ def test_do_orm_execute_returning_result_replaces_execution(session: Session) ->
     assert [n.id for n in session.scalars(select(Note))] == [2]
     event.remove(session, "do_orm_execute", only_b)
     assert len(session.scalars(select(Note)).all()) == 2
+
+
+def test_do_orm_execute_fires_for_get_that_hits_the_database(session: Session) -> None:
+    """get() runs its SELECT through do_orm_execute when it must query; an
+    identity-map hit runs no SQL and fires nothing."""
+    session.add_all([Note(id=1, text="a"), Note(id=2, text="b")])
+    session.commit()
+    session.expunge_all()
+    seen: list[Any] = []
+
+    @event.listens_for(session, "do_orm_execute")
+    def hook(state: ORMExecuteState) -> None:
+        seen.append(state.statement)
+
+    note = session.get(Note, 2)
+    assert note is not None and note.text == "b"
+    assert len(seen) == 1 and "WHERE" in str(seen[0])
+    assert session.get(Note, 2) is note
+    assert len(seen) == 1
+    assert session.get(Note, 99) is None
+    assert len(seen) == 2

@@ -40,7 +40,7 @@ from docket.orm.session_state import (
 )
 from docket.orm.state import DELETED, EXPIRED, NO_VALUE, WAS_DELETED, InstanceState, _sessions
 from docket.orm.transaction import SessionTransaction, SessionTransactionOrigin, TxState
-from docket.sql.selectable import FromClause
+from docket.sql.selectable import FromClause, Select
 
 __all__ = ["Session", "close_all_sessions", "make_transient", "make_transient_to_detached",
            "object_session"]
@@ -831,6 +831,17 @@ class Session:
             found, obj = self._identity_lookup(mapper, pk, identity_token)
             if found:
                 return obj
+        if self.dispatch.do_orm_execute:
+            # listeners see (and may replace) the SELECT that get() runs
+            stmt = Select(mapper.class_).where(
+                *[col == value for col, value in zip(mapper.primary_key, pk)])
+            if with_for_update:
+                stmt = stmt.with_for_update(
+                    **(with_for_update if isinstance(with_for_update, dict) else {}))
+            opts = dict(execution_options or {})
+            if populate_existing:
+                opts["populate_existing"] = True
+            return self.execute(stmt, execution_options=opts).scalars().one_or_none()
         self._autoflush()
         return loading.load_by_pk(
             self, mapper, pk, populate_existing=populate_existing,
