@@ -45,6 +45,15 @@ _PLAIN = frozenset({int, str, float, bool, bytes})  # key types that are never S
 Work = list[tuple[InstanceState, Any]]
 
 
+def _append(work: dict[Mapper, Work], state: InstanceState, obj: Any) -> None:
+    """Add ``(state, obj)`` to its mapper's list (no list allocated per call)."""
+    items = work.get(state.mapper)
+    if items is None:
+        work[state.mapper] = [(state, obj)]
+    else:
+        items.append((state, obj))
+
+
 class UOWTransaction:
     """One flush: the objects it writes and the undo log of what it populated.
 
@@ -69,21 +78,13 @@ class UOWTransaction:
 
     # -- registration ---------------------------------------------------------------
     def register_insert(self, state: InstanceState, obj: Any) -> None:
-        work = self.inserts.get(state.mapper)
-        if work is None:
-            self.inserts[state.mapper] = [(state, obj)]
-        else:
-            work.append((state, obj))
+        _append(self.inserts, state, obj)
 
     def register_update(self, state: InstanceState, obj: Any) -> None:
-        work = self.updates.get(state.mapper)
-        if work is None:
-            self.updates[state.mapper] = [(state, obj)]
-        else:
-            work.append((state, obj))
+        _append(self.updates, state, obj)
 
     def register_delete(self, state: InstanceState, obj: Any) -> None:
-        self.deletes.setdefault(state.mapper, []).append((state, obj))
+        _append(self.deletes, state, obj)
 
     def add_dependency(self, parent: Mapper, child: Mapper) -> None:
         """``parent``'s rows must be written before ``child``'s (and deleted after)."""
