@@ -5,10 +5,10 @@ fetching server-generated values (eager_defaults True / False / "auto")."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from expected_sql import q
 
 from docket import (
     FetchedValue,
@@ -110,20 +110,9 @@ class IdentKey(Base):
 
 
 @pytest.fixture
-def rec(backend: Any, request: pytest.FixtureRequest) -> Iterator[tuple[Any, Recorder]]:
+def rec(recorded_engine: tuple[Any, Recorder]) -> tuple[Any, Recorder]:
     """(engine, recorder) on each backend with this module's tables created."""
-    if backend.is_postgresql:
-        request.getfixturevalue("pg_server").reset_schema()
-    engine, recorder = recording_engine(backend.url)
-    Base.metadata.create_all(engine)
-    recorder.clear()
-    yield engine, recorder
-    engine.dispose()
-
-
-def q(recorder: Recorder, sql: str) -> str:
-    """Write expected SQL with ``?``; PostgreSQL's psycopg uses ``%s``."""
-    return sql.replace("?", "%s") if recorder.dialect_name == "postgresql" else sql
+    return recorded_engine
 
 
 def _no_sql(recorder: Recorder) -> Any:

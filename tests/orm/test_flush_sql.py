@@ -3,10 +3,10 @@ batching, grouping, topological order, net-change detection, flush(objects)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from expected_sql import q
 
 from docket import ForeignKey, String, select
 from docket.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -46,20 +46,9 @@ class Pair(Base):
 
 
 @pytest.fixture
-def rec(backend: Any, request: pytest.FixtureRequest) -> Iterator[tuple[Any, Recorder]]:
+def rec(recorded_engine: tuple[Any, Recorder]) -> tuple[Any, Recorder]:
     """(engine, recorder) on each backend with this module's tables created."""
-    if backend.is_postgresql:
-        request.getfixturevalue("pg_server").reset_schema()
-    engine, recorder = recording_engine(backend.url)
-    Base.metadata.create_all(engine)
-    recorder.clear()
-    yield engine, recorder
-    engine.dispose()
-
-
-def q(recorder: Recorder, sql: str) -> str:
-    """Write expected SQL with ``?``; PostgreSQL's psycopg uses ``%s``."""
-    return sql.replace("?", "%s") if recorder.dialect_name == "postgresql" else sql
+    return recorded_engine
 
 
 def pg(recorder: Recorder) -> bool:

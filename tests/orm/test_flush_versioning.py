@@ -4,15 +4,15 @@ counters, custom and server-side generators, and StaleDataError on conflicts."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from expected_sql import q
 
 from docket import String
 from docket.orm import DeclarativeBase, Mapped, Session, mapped_column
 from docket.orm.exc import StaleDataError
-from docket.testing import SQL, Recorder, assert_sql, recording_engine
+from docket.testing import SQL, Recorder, assert_sql
 
 
 class Base(DeclarativeBase):
@@ -45,20 +45,9 @@ class Manual(Base):
 
 
 @pytest.fixture
-def rec(backend: Any, request: pytest.FixtureRequest) -> Iterator[tuple[Any, Recorder]]:
+def rec(recorded_engine: tuple[Any, Recorder]) -> tuple[Any, Recorder]:
     """(engine, recorder) on each backend with this module's tables created."""
-    if backend.is_postgresql:
-        request.getfixturevalue("pg_server").reset_schema()
-    engine, recorder = recording_engine(backend.url)
-    Base.metadata.create_all(engine)
-    recorder.clear()
-    yield engine, recorder
-    engine.dispose()
-
-
-def q(recorder: Recorder, sql: str) -> str:
-    """Write expected SQL with ``?``; PostgreSQL's psycopg uses ``%s``."""
-    return sql.replace("?", "%s") if recorder.dialect_name == "postgresql" else sql
+    return recorded_engine
 
 
 def test_counter_starts_at_one_and_increments_in_update(rec: Any) -> None:
