@@ -45,6 +45,8 @@ from docket.sql.selectable import FromClause, Select
 __all__ = ["Session", "close_all_sessions", "make_transient", "make_transient_to_detached",
            "object_session"]
 
+# primary-key value types get()'s fast path accepts as-is
+_SCALAR_IDENTS = frozenset({int, str})
 _T = TypeVar("_T")
 _ids = itertools.count(1)
 _JOIN_MODES = ("conditional_savepoint", "create_savepoint", "rollback_only", "control_fully")
@@ -821,6 +823,21 @@ class Session:
             UnmappedClassError: ``entity`` is not mapped.
             InvalidRequestError: ``ident`` has the wrong number of values.
         """
+        if (ident.__class__ in _SCALAR_IDENTS and not populate_existing and options is None
+                and with_for_update is None and identity_token is None
+                and execution_options is None):
+            # hot path: a scalar key of a loaded, unexpired object -- no SQL,
+            # no argument normalising (falls through to the full path on any miss)
+            mapper = entity.__dict__.get("__mapper__") if isinstance(entity, type) else None
+            if mapper is not None and len(mapper._pk_keys) == 1 and (
+                mapper.registry is None or mapper.registry._configured
+            ):
+                states = self._identity_map._maps.get(mapper.base_mapper)
+                state = states.get(ident) if states is not None else None
+                if state is not None and not state.flags & EXPIRED:
+                    obj = state()
+                    if obj is not None and isinstance(obj, entity):
+                        return obj
         mapper = entity if isinstance(entity, Mapper) else class_mapper(entity)
         pk = _ss.normalize_ident(mapper, ident)
         if pk is None:
