@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from docket.orm import Session
 from docket.testing import Recorder, recording_engine
 
 
@@ -21,3 +22,17 @@ def recorded_engine(backend: Any, request: pytest.FixtureRequest) -> Iterator[tu
     recorder.clear()
     yield engine, recorder
     engine.dispose()
+
+
+@pytest.fixture
+def eng(engine: Any, request: pytest.FixtureRequest) -> Any:
+    """The backend's engine with the test module's ``Base`` tables created."""
+    request.module.Base.metadata.create_all(engine)
+    return engine
+
+
+@pytest.fixture
+def session(eng: Any) -> Iterator[Session]:
+    """A Session on ``eng``, closed after the test."""
+    with Session(eng) as s:
+        yield s

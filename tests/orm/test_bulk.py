@@ -3,7 +3,6 @@ return_defaults / render_nulls) and bulk_update_mappings, on every backend."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,18 +28,6 @@ class Other(Base):
     label: Mapped[str | None] = mapped_column(String(10))
 
 
-
-
-@pytest.fixture
-def eng(engine: Any) -> Any:
-    Base.metadata.create_all(engine)
-    return engine
-
-
-@pytest.fixture
-def session(eng: Any) -> Iterator[Session]:
-    with Session(eng) as s:
-        yield s
 
 
 def rows(engine: Any) -> list[tuple[Any, ...]]:

@@ -31,18 +31,6 @@ class Tag(Base):
 
 
 @pytest.fixture
-def eng(engine: Any) -> Any:
-    Base.metadata.create_all(engine)
-    return engine
-
-
-@pytest.fixture
-def session(eng: Any) -> Iterator[Session]:
-    with Session(eng) as s:
-        yield s
-
-
-@pytest.fixture
 def listen() -> Iterator[Any]:
     """listen(target, name, fn, **kw), removed again after the test."""
     added: list[tuple[Any, str, Any]] = []

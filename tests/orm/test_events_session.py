@@ -4,7 +4,6 @@ on every backend."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,18 +30,6 @@ class Note(Base):
     __tablename__ = "ev_notes"
     id: Mapped[int] = mapped_column(primary_key=True)
     text: Mapped[str] = mapped_column(String(40))
-
-
-@pytest.fixture
-def eng(engine: Any) -> Any:
-    Base.metadata.create_all(engine)
-    return engine
-
-
-@pytest.fixture
-def session(eng: Any) -> Iterator[Session]:
-    with Session(eng) as s:
-        yield s
 
 
 def _recorder(log: list[Any], name: str) -> Any:

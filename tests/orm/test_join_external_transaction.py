@@ -24,12 +24,6 @@ class Row(Base):
     name: Mapped[str] = mapped_column(String(50))
 
 
-@pytest.fixture
-def eng(engine: Any) -> Any:
-    Base.metadata.create_all(engine)
-    return engine
-
-
 def count(conn: Any) -> int:
     return conn.scalar(select(func.count()).select_from(Row.__table__))  # type: ignore[no-any-return]
 

@@ -3,7 +3,6 @@ load=True and load=False, on every backend."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,12 +31,6 @@ def eng(engine: Any) -> Any:
         s.add(Item(name="two", qty=2))
         s.commit()
     return engine
-
-
-@pytest.fixture
-def session(eng: Any) -> Iterator[Session]:
-    with Session(eng) as s:
-        yield s
 
 
 def detached(eng: Any, ident: int) -> Item:

@@ -4,7 +4,6 @@ RETURNING of ORM objects and upserts, on every backend."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -57,12 +56,6 @@ def eng(engine: Any) -> Any:
         ])
         s.commit()
     return engine
-
-
-@pytest.fixture
-def session(eng: Any) -> Iterator[Session]:
-    with Session(eng) as s:
-        yield s
 
 
 def db_rows(engine: Any) -> list[tuple[Any, ...]]:

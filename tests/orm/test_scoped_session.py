@@ -38,12 +38,6 @@ class Item(Base):
     name: Mapped[str] = mapped_column(String(20))
 
 
-@pytest.fixture
-def eng(engine: Any) -> Any:
-    Base.metadata.create_all(engine)
-    return engine
-
-
 def test_same_session_in_one_thread(eng: Any) -> None:
     """Calling the registry twice in one thread returns the same Session."""
     Scoped = scoped_session(sessionmaker(eng))

@@ -32,12 +32,6 @@ class User(Base):
     age: Mapped[int | None]
 
 
-@pytest.fixture
-def eng(engine: Any) -> Any:
-    Base.metadata.create_all(engine)
-    return engine
-
-
 def flags(obj: Any) -> tuple[bool, bool, bool, bool, bool]:
     st = inspect(obj)
     return (st.transient, st.pending, st.persistent, st.deleted, st.detached)

@@ -21,12 +21,6 @@ class Widget(Base):
     name: Mapped[str] = mapped_column(String(30))
 
 
-@pytest.fixture
-def eng(engine: Any) -> Any:
-    Base.metadata.create_all(engine)
-    return engine
-
-
 def test_factory_applies_configuration(eng: Any) -> None:
     """Sessions from a sessionmaker get its bind and keyword configuration."""
     maker = sessionmaker(eng, expire_on_commit=False, autoflush=False)
