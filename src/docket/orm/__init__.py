@@ -5,7 +5,15 @@ enum of the lifecycle states, ``inspect(obj).status``) is docket's own.
 """
 
 from docket.orm import attributes, exc
+from docket.orm.aliased import AliasedClass, aliased
 from docket.orm.attributes import InstrumentedAttribute, QueryableAttribute
+from docket.orm.collections import (
+    KeyFuncDict,
+    attribute_keyed_dict,
+    attribute_mapped_collection,
+    column_keyed_dict,
+    keyfunc_mapping,
+)
 from docket.orm.decl import (
     DeclarativeBase,
     DeclarativeBaseNoMeta,
@@ -30,6 +38,16 @@ from docket.orm.properties import (
     mapped_column,
 )
 from docket.orm.query import Query
+from docket.orm.rel_sql import foreign, remote
+from docket.orm.relationships import (
+    MANYTOMANY,
+    MANYTOONE,
+    ONETOMANY,
+    RelationshipDirection,
+    RelationshipProperty,
+    backref,
+    relationship,
+)
 from docket.orm.scoping import scoped_session
 from docket.orm.session import (
     Session,
@@ -38,19 +56,40 @@ from docket.orm.session import (
     make_transient_to_detached,
     object_session,
 )
+from docket.orm.dynamic import AppenderQuery, WriteOnlyCollection
 from docket.orm.state import AttributeState, InstanceState, ObjectState
+from docket.orm.strategy_options import (
+    Load,
+    contains_eager,
+    defaultload,
+    defer,
+    immediateload,
+    joinedload,
+    lazyload,
+    load_only,
+    noload,
+    raiseload,
+    selectinload,
+    subqueryload,
+    undefer,
+    undefer_group,
+)
 from docket.orm.transaction import SessionTransaction, SessionTransactionOrigin
 from docket.orm.util import identity_key, was_deleted
 
 __all__ = [
-    "AttributeState", "ColumnProperty", "DeclarativeBase", "DeclarativeBaseNoMeta",
-    "DynamicMapped", "InstanceState", "InstrumentedAttribute", "Mapped", "MappedColumn",
-    "Mapper", "MapperProperty", "ORMExecuteState", "ObjectState", "Query",
-    "QueryableAttribute", "Session", "SessionTransaction", "SessionTransactionOrigin",
-    "WriteOnlyMapped", "attributes",
-    "class_mapper", "clear_mappers", "close_all_sessions", "column_property",
-    "configure_mappers", "declarative_base", "declared_attr", "deferred", "exc",
-    "identity_key", "make_transient", "make_transient_to_detached", "mapped_column",
-    "object_mapper", "object_session", "registry", "scoped_session", "sessionmaker",
-    "was_deleted",
+    "AliasedClass", "AppenderQuery", "AttributeState", "ColumnProperty", "DeclarativeBase",
+    "DeclarativeBaseNoMeta", "DynamicMapped", "InstanceState", "InstrumentedAttribute",
+    "KeyFuncDict", "Load", "MANYTOMANY", "MANYTOONE", "Mapped", "MappedColumn", "Mapper",
+    "MapperProperty", "ONETOMANY", "ORMExecuteState", "ObjectState", "Query",
+    "QueryableAttribute", "RelationshipDirection", "RelationshipProperty", "Session",
+    "SessionTransaction", "SessionTransactionOrigin", "WriteOnlyCollection", "WriteOnlyMapped",
+    "aliased", "attribute_keyed_dict", "attribute_mapped_collection", "attributes", "backref",
+    "class_mapper", "clear_mappers", "close_all_sessions", "column_keyed_dict",
+    "column_property", "configure_mappers", "contains_eager", "declarative_base",
+    "declared_attr", "defaultload", "defer", "deferred", "exc", "foreign", "identity_key",
+    "immediateload", "joinedload", "keyfunc_mapping", "lazyload", "load_only",
+    "make_transient", "make_transient_to_detached", "mapped_column", "noload", "object_mapper",
+    "object_session", "raiseload", "registry", "relationship", "remote", "scoped_session",
+    "selectinload", "sessionmaker", "subqueryload", "undefer", "undefer_group", "was_deleted",
 ]

@@ -112,6 +112,7 @@ class QueryableAttribute:
     """
 
     is_attribute = True
+    _of_type: Any = None
 
     def __init__(self, class_: type, key: str, prop: Any, mapper: Mapper) -> None:
         self.class_ = class_
@@ -133,6 +134,15 @@ class QueryableAttribute:
     @property
     def expression(self) -> Any:
         return self.__clause_element__()
+
+    @property
+    def __docket_join__(self) -> Any:
+        """``select(...).join(User.addresses)``: relationships know their target
+        and ON clause (AttributeError for column attributes)."""
+        hook = getattr(self.property, "_join_hook", None)
+        if hook is None:
+            raise AttributeError("__docket_join__")
+        return lambda left, target: hook(self, left, target)
 
     @property
     def _filter_by_entity(self) -> type:

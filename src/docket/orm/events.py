@@ -281,6 +281,17 @@ def _set_entries(cls: type, key: str) -> list[_Entry]:
     return entries
 
 
+def attribute_listeners(cls: type, key: str, identifier: str) -> list[tuple[Any, bool]]:
+    """``(fn, retval)`` of the ``identifier`` listeners (append / remove) on
+    attribute ``key`` of ``cls`` and its bases."""
+    out: list[tuple[Any, bool]] = []
+    for base in reversed(cls.__mro__):
+        holder = _attr_holders.get((base, key))
+        if holder is not None:
+            out.extend((e.call, e.retval) for e in getattr(holder.dispatch, identifier).local)
+    return out
+
+
 def _sync_set_hooks(target_cls: type, key: str) -> None:
     from docket.orm.attributes import install_set_listeners
 

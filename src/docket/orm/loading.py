@@ -49,6 +49,9 @@ __all__ = ["ORMCompileState", "compile_orm_select", "instances", "is_orm_stateme
 
 
 def _mapper_of(entity: Any) -> Mapper | None:
+    insp = getattr(entity, "_aliased_insp", None)
+    if insp is not None:
+        return insp.mapper  # type: ignore[no-any-return]
     mapper = getattr(entity, "__mapper__", None)
     if mapper is not None and isinstance(entity, type):
         return mapper
@@ -70,16 +73,24 @@ def is_orm_statement(statement: Any) -> bool:
 
 
 class _MapperEntity:
-    """A mapped class in the SELECT list: its loaded columns and loader."""
+    """A mapped class in the SELECT list: its loaded columns and loader, the
+    loader options that apply to it (``node``), relationships loaded from
+    joined columns (``eagers``) and strategy overrides for after the query."""
 
-    __slots__ = ("mapper", "keys", "columns", "start", "name")
+    __slots__ = ("mapper", "keys", "columns", "start", "name", "node", "eagers", "overrides",
+                 "unique")
 
-    def __init__(self, mapper: Mapper, keys: Sequence[str], start: int) -> None:
+    def __init__(self, mapper: Mapper, keys: Sequence[str], start: int,
+                 node: Any = None) -> None:
         self.mapper = mapper
         self.keys = tuple(keys)
         self.columns = [mapper._key_to_col[k] for k in keys]
         self.start = start
         self.name = mapper.class_.__name__
+        self.node = node
+        self.eagers: list[Any] = []
+        self.overrides: dict[Any, str] = {}
+        self.unique = False
 
 
 class _ColumnEntity:
@@ -114,21 +125,31 @@ def compile_orm_select(stmt: Select) -> ORMCompileState:
     plan = _compiled_plans.get(stmt)
     if plan is not None:
         return plan
+    from docket.orm import eager
+
     columns: list[Any] = []
     entities: list[Any] = []
+    options = stmt._with_options
     for raw, core in zip(stmt._raw_entities, stmt._raw_columns):
         mapper = _mapper_of(raw)
         if mapper is not None:
             if mapper.registry is not None:
                 mapper.registry.configure()
-            keys = mapper._eager_column_keys
-            entities.append(_MapperEntity(mapper, keys, len(columns)))
-            columns.extend(mapper._key_to_col[k] for k in keys)
+            node = eager.node_for(options, mapper) if options else None
+            keys = node.column_keys(mapper) if node is not None else mapper._eager_column_keys
+            adapt = getattr(raw, "_aliased_insp", None)
+            entities.append(_MapperEntity(mapper, keys, len(columns), node))
+            columns.extend(adapt.column(mapper._key_to_col[k]) if adapt is not None
+                           else mapper._key_to_col[k] for k in keys)
         else:
             name = getattr(raw, "key", None) or getattr(core, "key", None) or f"col_{len(columns)}"
             entities.append(_ColumnEntity(core, len(columns), name))
             columns.append(core)
     core_stmt = stmt._generate()
+    joins = eager.setup_joined(stmt, entities, columns)
+    for target, onclause, inner in joins:
+        core_stmt = (core_stmt.join(target, onclause) if inner
+                     else core_stmt.outerjoin(target, onclause))
     core_stmt._raw_columns = tuple(columns)
     core_stmt._raw_entities = tuple(columns)
     plan = ORMCompileState(core_stmt, entities)
@@ -351,22 +372,72 @@ def _row_converter(compiled: Any) -> Callable[[Sequence[Any]], Sequence[Any]] | 
 
 
 def _row_builder(session: Session, plan: ORMCompileState, populate_existing: bool,
-                 context: QueryContext | None = None
+                 context: QueryContext | None = None, runs: list[Any] | None = None
                  ) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
-    """The function turning one (converted) row into one result row."""
+    """The function turning one (converted) row into one result row;
+    ``runs`` collects the per-execution joined-eager loaders."""
     ents = plan.entities
     if len(ents) == 1 and isinstance(ents[0], _MapperEntity):
         ent = ents[0]
-        return _make_loader(session, ent.mapper, ent.keys, ent.start, populate_existing,
+        load = _make_loader(session, ent.mapper, ent.keys, ent.start, populate_existing,
                             context=context)
+        return _with_eager(session, ent, load, populate_existing, runs)
     getters: list[Callable[[Sequence[Any]], Any]] = []
     for ent in ents:
         if isinstance(ent, _MapperEntity):
-            getters.append(_make_loader(session, ent.mapper, ent.keys, ent.start,
-                                        populate_existing, context=context))
+            load = _make_loader(session, ent.mapper, ent.keys, ent.start, populate_existing,
+                                context=context)
+            getters.append(_with_eager(session, ent, load, populate_existing, runs))
         else:
             getters.append(operator.itemgetter(ent.start))
     return lambda row: tuple([g(row) for g in getters])
+
+
+def _with_eager(session: Session, ent: _MapperEntity, load: Callable[[Sequence[Any]], Any],
+                populate_existing: bool, runs: list[Any] | None
+                ) -> Callable[[Sequence[Any]], Any]:
+    """``load`` followed by the entity's joined-eager loaders for each row."""
+    if not ent.eagers or runs is None:
+        return load
+    mine = [e.runner(session, populate_existing) for e in ent.eagers]
+    runs.extend(mine)
+
+    def load_with_eager(row: Sequence[Any]) -> Any:
+        obj = load(row)
+        if obj is not None:
+            for run in mine:
+                run.process(row, obj)
+        return obj
+
+    return load_with_eager
+
+
+def _after_rows(session: Session, plan: ORMCompileState, stmt: Any, rows: list[Any],
+                runs: list[Any], populate_existing: bool) -> list[Any]:
+    """Finish joined eager loads, run the after-query loaders (selectin ...)
+    and de-duplicate rows repeated by joined collections."""
+    from docket.orm.strategies import post_load
+
+    for run in runs:
+        run.finish(session, stmt)
+    single = plan.single_entity
+    for i, ent in enumerate(plan.entities):
+        if not isinstance(ent, _MapperEntity):
+            continue
+        if ent.node is None and not ent.mapper._eager_candidates and not ent.overrides:
+            continue
+        objs = rows if single else [r[i] for r in rows]
+        post_load(session, ent.mapper, ent.node, objs, populate_existing, stmt,
+                  ent.overrides, frozenset(e.prop for e in ent.eagers))
+    if single and plan.entities[0].__class__ is _MapperEntity and plan.entities[0].unique:
+        seen: set[int] = set()
+        out = []
+        for obj in rows:
+            if id(obj) not in seen:
+                seen.add(id(obj))
+                out.append(obj)
+        return out
+    return rows
 
 
 def instances(session: Session, conn: Connection, stmt: Select, params: Any,
@@ -379,8 +450,13 @@ def instances(session: Session, conn: Connection, stmt: Select, params: Any,
     cursor_result = conn._execute_compiled(compiled, plist, extracted, options, core)
     cursor = cursor_result.cursor
     convert = _row_converter(compiled)
-    build = _row_builder(session, plan, bool(options.get("populate_existing")),
-                         QueryContext(session, stmt, options))
+    populate_existing = bool(options.get("populate_existing"))
+    runs: list[Any] = []
+    build = _row_builder(session, plan, populate_existing, QueryContext(session, stmt, options),
+                         runs)
+    eager_after = bool(runs) or any(
+        isinstance(e, _MapperEntity) and (e.node is not None or e.mapper._eager_candidates
+                                          or e.overrides) for e in plan.entities)
     if plan.single_entity and isinstance(plan.entities[0], _MapperEntity):
         meta: ResultMetaData = _SingleEntityMetaData(plan.entities[0].name)
     else:
@@ -395,9 +471,14 @@ def instances(session: Session, conn: Connection, stmt: Select, params: Any,
                     if not raw:
                         break
                     if convert is None:
-                        yield [build(r) for r in raw]
+                        rows = [build(r) for r in raw]
                     else:
-                        yield [build(convert(r)) for r in raw]
+                        rows = [build(convert(r)) for r in raw]
+                    if eager_after:
+                        rows = _after_rows(session, plan, stmt, rows, runs, populate_existing)
+                        for run in runs:  # joined loads finish per chunk
+                            run.reset()
+                    yield rows
             finally:
                 cursor.close()
 
@@ -407,9 +488,10 @@ def instances(session: Session, conn: Connection, stmt: Select, params: Any,
         raw = cursor.fetchall()
     finally:
         cursor.close()
-    if convert is None:
-        return IteratorResult(meta, [build(r) for r in raw])
-    return IteratorResult(meta, [build(convert(r)) for r in raw])
+    rows = [build(r) for r in raw] if convert is None else [build(convert(r)) for r in raw]
+    if eager_after:
+        rows = _after_rows(session, plan, stmt, rows, runs, populate_existing)
+    return IteratorResult(meta, rows)
 
 
 # --- loading by primary key / refreshing --------------------------------------------

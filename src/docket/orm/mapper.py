@@ -146,6 +146,8 @@ class Mapper:
             weakref.WeakKeyDictionary())
         self._loader_cache: dict[Any, Any] = {}
         self._configured = False
+        #: delete-orphan relationships (of any mapper) whose target is this one
+        self._delete_orphan_props: list[Any] = []
         #: the class has its own __setattr__/__delattr__: use data descriptors
         self._user_setattr = has_user_setattr(class_)
 
@@ -277,6 +279,44 @@ class Mapper:
             p.key for p in cols if not p.deferred
         )
         self._key_to_col: dict[str, Any] = {p.key: p.columns[0] for p in cols}
+        self._relationships_changed()
+
+    def _relationships_changed(self) -> None:
+        rels = tuple(p for p in self._props.values() if p.is_relationship)
+        #: relationship properties, in mapping order
+        self._rel_props: tuple[Any, ...] = rels
+        #: relationships loaded right after a query by default (selectin, subquery ...)
+        self._eager_candidates: tuple[Any, ...] = tuple(
+            p for p in rels if p.lazy in ("selectin", "subquery", "immediate"))
+        #: relationships joined into every query by default
+        self._joined_rels: tuple[Any, ...] = tuple(p for p in rels if p.lazy == "joined")
+        #: relationships taking part in a flush (not viewonly)
+        self._flush_rels: tuple[Any, ...] = tuple(p for p in rels if not p.viewonly)
+        #: whether session.add()/delete()/... must walk relationships
+        self._save_cascades = any(p.cascade.save_update for p in rels)
+        self._delete_cascades = any(p.cascade.delete for p in rels)
+        self._other_cascades = bool(rels)
+
+    def _cascading(self, name: str) -> tuple[Any, ...]:
+        """Relationships with cascade ``name`` (e.g. "save_update")."""
+        return tuple(p for p in self._rel_props if getattr(p.cascade, name))
+
+    def _is_orphan(self, state: InstanceState) -> bool:
+        """True when ``state`` is not attached to a parent through any of the
+        delete-orphan relationships pointing at this mapper.  Nothing known
+        about a persistent object means it still has its parent."""
+        props = self._delete_orphan_props
+        if not props:
+            return False
+        parents = state.parents or {}
+        for prop in props:
+            parent = parents.get(prop)
+            if parent is None:
+                if state.ident is not None:
+                    return False
+            elif parent is not False and parent() is not None:
+                return False
+        return True
 
     def add_property(self, key: str, prop: Any) -> None:
         """Map one more property after construction."""

@@ -38,7 +38,15 @@ from docket.orm.session_state import (
     state_of,
     state_str,
 )
-from docket.orm.state import DELETED, EXPIRED, NO_VALUE, WAS_DELETED, InstanceState, _sessions
+from docket.orm.state import (
+    DELETED,
+    EXPIRED,
+    NO_VALUE,
+    STATE_KEY,
+    WAS_DELETED,
+    InstanceState,
+    _sessions,
+)
 from docket.orm.transaction import SessionTransaction, SessionTransactionOrigin, TxState
 from docket.sql.selectable import FromClause, Select
 
@@ -428,7 +436,30 @@ class Session:
             InvalidRequestError: the object belongs to another session, was
                 deleted, or another object with its identity is already here.
         """
-        self._save_or_update(state_of(instance, "add"), instance)
+        state = state_of(instance, "add")
+        self._save_or_update(state, instance)
+        if state.mapper._save_cascades:
+            self._cascade_children(state, instance)
+
+    def _cascade_save(self, state: InstanceState, obj: Any) -> None:
+        """save-update cascade: ``obj`` (and what it cascades to) joins the session."""
+        if state.flags & WAS_DELETED:
+            return
+        self._save_or_update(state, obj)
+        if state.mapper._save_cascades:
+            self._cascade_children(state, obj)
+
+    def _cascade_children(self, state: InstanceState, obj: Any) -> None:
+        from docket.orm.cascade import cascade_iter
+
+        sid = self.hash_key
+        for istate, item in cascade_iter(state, obj, "save_update"):
+            if istate.flags & WAS_DELETED or (
+                    istate.session_id == sid and (istate in self._new or (
+                        istate.ident is not None
+                        and self._identity_map._contains_state(istate)))):
+                continue
+            self._save_or_update(istate, item)
 
     def add_all(self, instances: Iterable[Any]) -> None:
         """``add()`` each object."""
@@ -505,6 +536,18 @@ class Session:
                 persisted), was already deleted, or belongs to another session.
         """
         state = state_of(instance, "delete")
+        self._delete_state(state, instance, head=True)
+        if state.mapper._delete_cascades:
+            from docket.orm.cascade import cascade_iter
+
+            for istate, item in list(cascade_iter(state, instance, "delete", load=True)):
+                if istate.ident is None:
+                    if istate in self._new:
+                        self._expunge_state(istate, to_transient=False)
+                    continue
+                self._delete_state(istate, item, head=False)
+
+    def _delete_state(self, state: InstanceState, instance: Any, head: bool) -> None:
         if state.ident is None:
             raise exc.InvalidRequestError(
                 f"Instance {state_str(state)} is not persisted; only an object loaded from or "
@@ -516,6 +559,8 @@ class Session:
         if state in self._deleted:
             return
         if state.flags & WAS_DELETED:
+            if not head:
+                return
             raise exc.InvalidRequestError(
                 f"Instance {state_str(state)} has already been deleted by a flush; there is "
                 "nothing left to delete (make_transient() it to INSERT it again)."
@@ -554,6 +599,13 @@ class Session:
             txn = txn.parent
         self._expunge_state(state, to_transient=False)
         self._dispatch_state(event, state)
+        if state.mapper._other_cascades:
+            from docket.orm.cascade import cascade_iter
+
+            sid = self.hash_key
+            for istate, _item in list(cascade_iter(state, instance, "expunge")):
+                if istate.session_id == sid:
+                    self._expunge_state(istate, to_transient=False)
 
     def expunge_all(self) -> None:
         """Remove every object: pending ones become transient, the rest detached."""
@@ -632,7 +684,19 @@ class Session:
         state = self._persistent_state(instance, "expire")
         if attribute_names is not None:
             attribute_names = _ss.check_attribute_names(state, attribute_names)
+        self._cascade_expire(state, instance)
         self._expire_state(state, attribute_names)
+
+    def _cascade_expire(self, state: InstanceState, instance: Any) -> None:
+        """refresh-expire cascade: loaded related objects are expired too."""
+        if not state.mapper._other_cascades:
+            return
+        from docket.orm.cascade import cascade_iter
+
+        sid = self.hash_key
+        for istate, _item in list(cascade_iter(state, instance, "refresh_expire")):
+            if istate.session_id == sid and istate.ident is not None:
+                self._expire_state(istate)
 
     def expire_all(self) -> None:
         """Expire every persistent object in the session."""
@@ -660,6 +724,7 @@ class Session:
             )
         mapper = state.mapper
         if attribute_names is None:
+            self._cascade_expire(state, instance)
             self._expire_state(state)
             keys = list(mapper._eager_column_keys)
         else:
@@ -928,7 +993,37 @@ class Session:
         state = state_of(instance, "merge")
         if load:
             self._autoflush()
-        return _ss.merge_state(self, state, instance, load)
+        with self.no_autoflush:
+            return self._merge(state, instance, load, {})  # type: ignore[no-any-return]
+
+    def _merge(self, state: InstanceState, instance: Any, load: bool,
+               memo: dict[InstanceState, Any]) -> Any:
+        """merge() of one object, then of its related objects (merge cascade);
+        ``memo`` maps each source state to its merged object."""
+        found = memo.get(state)
+        if found is not None:
+            return found
+        target = _ss.merge_state(self, state, instance, load)
+        memo[state] = target
+        if target is instance or not state.mapper._other_cascades:
+            return target
+        from docket.orm.cascade import related
+
+        tstate = target.__dict__[STATE_KEY]
+        for prop in state.mapper._rel_props:
+            if not prop.cascade.merge or prop.lazy in ("write_only", "dynamic"):
+                continue
+            if prop.key not in instance.__dict__:
+                continue
+            items = [self._merge(i.__dict__[STATE_KEY] if STATE_KEY in i.__dict__
+                                 else state_of(i, "merge"), i, load, memo)
+                     for i in related(prop, state, instance, False)]
+            value: Any = items if prop.uselist else (items[0] if items else None)
+            if load:
+                setattr(target, prop.key, value)
+            else:
+                prop._set_committed(tstate, value)
+        return target
 
     def enable_relationship_loading(self, obj: Any) -> None:
         """Let a transient/detached object lazy-load through this session."""

@@ -75,16 +75,83 @@ class UOWTransaction:
         self.expire: list[tuple[InstanceState, list[str]]] = []
         self.rekeyed: list[InstanceState] = []
         self.dependencies: set[tuple[Mapper, Mapper]] = set()
+        # relationship work (docket.orm.dependency): sync jobs per destination
+        # state, ordering edges between rows, nulls decided after all syncs,
+        # post_update links, association rows keyed (prop, insert)
+        self.syncs: dict[InstanceState, list[tuple[Any, InstanceState | None]]] = {}
+        self.row_edges: list[tuple[InstanceState, InstanceState]] = []
+        self.delete_edges: list[tuple[InstanceState, InstanceState]] = []
+        self.pending_nulls: list[tuple[InstanceState, Any, Any]] = []
+        self.post_updates: list[tuple[InstanceState, Any, Any, Any, bool]] = []
+        self.secondary_rows: dict[tuple[Any, bool], list[tuple[InstanceState, InstanceState]]] = {}
+        self._secondary_seen: set[tuple[Any, InstanceState, InstanceState]] = set()
+        self._saving: set[InstanceState] = set()
+        self._deleting: set[InstanceState] = set()
+        # (state, committed_state before this flush touched it) for undo()
+        self._committed_log: list[tuple[InstanceState, dict[str, Any] | None]] = []
 
     # -- registration ---------------------------------------------------------------
     def register_insert(self, state: InstanceState, obj: Any) -> None:
         _append(self.inserts, state, obj)
+        self._saving.add(state)
 
     def register_update(self, state: InstanceState, obj: Any) -> None:
         _append(self.updates, state, obj)
+        self._saving.add(state)
 
     def register_delete(self, state: InstanceState, obj: Any) -> None:
         _append(self.deletes, state, obj)
+        self._deleting.add(state)
+
+    # -- relationship work (called by docket.orm.dependency) ---------------------------
+    def is_deleted(self, state: InstanceState) -> bool:
+        return state in self._deleting or bool(state.flags & DELETED)
+
+    def add_row_edge(self, parent: InstanceState, child: InstanceState,
+                     deleting: bool = False) -> None:
+        """``parent``'s row is written before ``child``'s (deleted after)."""
+        if parent is not child:
+            (self.delete_edges if deleting else self.row_edges).append((parent, child))
+
+    def ensure_saved(self, state: InstanceState, obj: Any, keys: Sequence[str]) -> None:
+        """``state`` gets an INSERT or an UPDATE of ``keys`` in this flush."""
+        if state.ident is None:
+            return  # pending: inserted anyway
+        committed = state.committed_state
+        self._committed_log.append((state, None if committed is None else dict(committed)))
+        if committed is None:
+            committed = state.committed_state = {}
+        d = obj.__dict__
+        for k in keys:
+            if k not in committed:
+                committed[k] = d.get(k, NO_VALUE)
+        if state not in self._saving and not self.is_deleted(state):
+            if state in self.clean:
+                self.clean.remove(state)
+            self.register_update(state, obj)
+
+    def cascade_delete(self, state: InstanceState, obj: Any) -> None:
+        """Delete ``state`` in this flush (an orphan, or a delete cascade)."""
+        if state.ident is None or self.is_deleted(state):
+            return
+        self.register_delete(state, obj)
+        for mapper_items in (self.updates.get(state.mapper),):
+            if mapper_items is not None and state in self._saving:
+                mapper_items[:] = [(s, o) for s, o in mapper_items if s is not state]
+                self._saving.discard(state)
+
+    def secondary_row(self, prop: Any, owner: InstanceState, child: InstanceState,
+                      insert: bool) -> None:
+        """An association row of many-to-many ``prop`` to INSERT or DELETE;
+        the two sides of a bidirectional relationship share one row."""
+        rev = prop._reverse
+        if rev is not None and id(rev) < id(prop):
+            prop, owner, child = rev, child, owner
+        key = (prop, owner, child, insert)
+        if key in self._secondary_seen:
+            return
+        self._secondary_seen.add(key)
+        self.secondary_rows.setdefault((prop, insert), []).append((owner, child))
 
     def add_dependency(self, parent: Mapper, child: Mapper) -> None:
         """``parent``'s rows must be written before ``child``'s (and deleted after)."""
@@ -167,20 +234,34 @@ class UOWTransaction:
 
     def _unregister_delete(self, state: InstanceState) -> None:
         items = self.deletes[state.mapper]
+        self._deleting.discard(state)
         items[:] = [(s, o) for s, o in items if s is not state]
         if not items:
             del self.deletes[state.mapper]
 
     # -- execution --------------------------------------------------------------------
-    def mapper_order(self) -> list[Mapper]:
-        """The flush's mappers, parents before children (by foreign key)."""
+    def mapper_order(self) -> list[Mapper] | None:
+        """The flush's mappers, parents before children (by foreign key and by
+        the rows' relationships); None when the mappers form a cycle (rows
+        are then ordered one by one)."""
         mappers = list(dict.fromkeys([*self.inserts, *self.updates, *self.deletes]))
         if len(mappers) == 1 and not self.dependencies:
             return mappers
         edges = set(self.dependencies)
+        for p, c in self.row_edges:
+            if p.mapper is not c.mapper:
+                edges.add((p.mapper, c.mapper))
+        for p, c in self.delete_edges:
+            if p.mapper is not c.mapper:
+                edges.add((p.mapper, c.mapper))
+        rel_edges = set(edges)
         tables = {m.local_table: m for m in mappers}
+        post_cols = {c for m in mappers for p in m._flush_rels if p.post_update
+                     for pair in p.synchronize_pairs for c in pair}
         for m in mappers:
             for fk in getattr(m.local_table, "foreign_keys", ()):
+                if fk.parent in post_cols:
+                    continue
                 try:
                     target = fk.column.table
                 except exc.DocketError:  # unresolvable reference: no ordering from it
@@ -191,27 +272,149 @@ class UOWTransaction:
         try:
             return topological.sort(mappers, edges)
         except exc.CircularDependencyError:
-            # tables referencing each other: the relationship layer breaks such
-            # cycles per row; at table level keep the declared order
-            return mappers
+            pass
+        try:
+            return topological.sort(mappers, rel_edges)
+        except exc.CircularDependencyError:
+            return None
 
     def execute(self) -> None:
-        """Send every statement: saves parents first, then deletes children first."""
+        """Send every statement: saves parents first, then post-updates and
+        association rows, then deletes children first."""
+        from docket.orm import dependency
+
         session = self.session
         order = self.mapper_order()
+        if order is None:
+            self._execute_rows()
+            return
+        row_mappers = {p.mapper for p, c in self.row_edges if p.mapper is c.mapper}
         for mapper in order:
-            ins = self.inserts.get(mapper)
-            upd = self.updates.get(mapper)
-            if ins or upd:
-                persistence.save_obj(self, mapper, ins or [], upd or [],
-                                     session._connection_for_mapper(mapper))
+            ins = self.inserts.get(mapper) or []
+            upd = self.updates.get(mapper) or []
+            if not (ins or upd):
+                continue
+            if mapper in row_mappers:
+                for layer in self._layers(ins + upd, self.row_edges):
+                    self._save(mapper, layer)
+            else:
+                self._save(mapper, ins + upd)
+        if self.post_updates or self.secondary_rows:
+            dependency.run_post_saves(self)
+            dependency.run_pre_deletes(self)
+        del_mappers = {p.mapper for p, c in self.delete_edges if p.mapper is c.mapper}
         for mapper in reversed(order):
             dels = self.deletes.get(mapper)
-            if dels:
+            if not dels:
+                continue
+            if mapper in del_mappers or mapper in row_mappers:
+                edges = self.delete_edges + self._delete_edges_from_values(dels)
+                for layer in reversed(list(self._layers(dels, edges))):
+                    persistence.delete_obj(self, mapper, layer,
+                                           session._connection_for_mapper(mapper))
+            else:
                 persistence.delete_obj(self, mapper, dels, session._connection_for_mapper(mapper))
+
+    def _save(self, mapper: Mapper, items: Work) -> None:
+        from docket.orm.dependency import apply_syncs
+
+        syncs = self.syncs
+        if syncs:
+            for state, obj in items:
+                if state in syncs:
+                    apply_syncs(self, state, obj)
+        saving_new = [(s, o) for s, o in items if s.ident is None and s not in self.row_switches]
+        updating = [(s, o) for s, o in items if s.ident is not None or s in self.row_switches]
+        persistence.save_obj(self, mapper, saving_new, updating,
+                             self.session._connection_for_mapper(mapper))
+
+    def _layers(self, items: Work, edges: list[tuple[InstanceState, InstanceState]]
+                ) -> list[Work]:
+        """``items`` in dependency layers (parents' layer first).
+
+        Raises:
+            CircularDependencyError: the rows depend on each other in a cycle.
+        """
+        objs = {s: o for s, o in items}
+        mine = [(p, c) for p, c in edges if p in objs and c in objs]
+        try:
+            layers = list(topological.sort_as_subsets(list(objs), mine))
+        except exc.CircularDependencyError:
+            raise self._cycle_error(list(objs), mine) from None
+        return [[(s, objs[s]) for s in layer] for layer in layers]
+
+    def _delete_edges_from_values(self, items: Work) -> list[tuple[InstanceState, InstanceState]]:
+        """Rows deleted together that reference each other through a
+        self-referential relationship: referenced rows go last."""
+        edges = []
+        deleting = {s for s, _o in items}
+        for state, obj in items:
+            d = obj.__dict__
+            committed = state.committed_state or {}
+            for prop in state.mapper._flush_rels:
+                if prop.mapper is not state.mapper or prop.post_update:
+                    continue
+                values = []
+                for source in (d.get(prop.key, NO_VALUE), committed.get(prop.key, NO_VALUE)):
+                    if source is NO_VALUE or source is None:
+                        continue
+                    values += source._docket_values() if prop.uselist else [source]
+                for other in values:
+                    ostate = other.__dict__.get("_docket_state")
+                    if ostate is None or ostate not in deleting:
+                        continue
+                    if prop.direction.name == "ONETOMANY":
+                        edges.append((state, ostate))
+                    elif prop.direction.name == "MANYTOONE":
+                        edges.append((ostate, state))
+        return edges
+
+    def _execute_rows(self) -> None:
+        """Mappers depend on each other in a cycle: order every row."""
+        from docket.orm import dependency
+
+        session = self.session
+        saves = [(s, o) for items in (*self.inserts.values(), *self.updates.values())
+                 for s, o in items]
+        for layer in self._layers(saves, self.row_edges):
+            by_mapper: dict[Mapper, Work] = {}
+            for s, o in layer:
+                by_mapper.setdefault(s.mapper, []).append((s, o))
+            for mapper, items in by_mapper.items():
+                self._save(mapper, items)
+        if self.post_updates or self.secondary_rows:
+            dependency.run_post_saves(self)
+            dependency.run_pre_deletes(self)
+        dels = [(s, o) for items in self.deletes.values() for s, o in items]
+        edges = self.delete_edges + self._delete_edges_from_values(dels)
+        for layer in reversed(self._layers(dels, edges)):
+            by_mapper = {}
+            for s, o in layer:
+                by_mapper.setdefault(s.mapper, []).append((s, o))
+            for mapper, items in by_mapper.items():
+                persistence.delete_obj(self, mapper, items, session._connection_for_mapper(mapper))
+
+    def _cycle_error(self, states: list[InstanceState],
+                     edges: list[tuple[InstanceState, InstanceState]]
+                     ) -> exc.CircularDependencyError:
+        cyclic = topological.find_cycles(states, edges)
+        rels = sorted({str(p) for s in cyclic for p, src in self.syncs.get(s, ())
+                       if src is not None and src in cyclic})
+        shown = ", ".join(persistence.state_str(s) for s in list(cyclic)[:6])
+        err = exc.CircularDependencyError(
+            f"Circular dependency detected between rows: {shown} reference each other "
+            f"through {', '.join(rels) or 'their relationships'}, so none can be written "
+            "first. Set post_update=True on one of these relationships to write that link "
+            "with a separate UPDATE."
+        )
+        err.cycles = cyclic  # type: ignore[attr-defined]
+        return err
 
     def undo(self) -> None:
         """Put back every value the failed flush wrote into an object."""
+        for state, committed in reversed(self._committed_log):
+            state.committed_state = committed
+        self._committed_log.clear()
         for d, key, previous in reversed(self.populated):
             if previous is NO_VALUE:
                 d.pop(key, None)
@@ -333,6 +536,11 @@ def flush(session: Session, objects: Sequence[Any] | None = None) -> None:
     try:
         if uow.inserts:
             uow.find_row_switches()
+        if any(m._flush_rels or m._delete_orphan_props
+               for m in (*uow.inserts, *uow.updates, *uow.deletes)):
+            from docket.orm.dependency import preprocess
+
+            preprocess(uow)
         uow.execute()
         if dispatch.after_flush:
             dispatch.after_flush(session, uow)

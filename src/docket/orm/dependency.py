@@ -1,0 +1,396 @@
+"""What relationships add to a flush.
+
+Before any SQL (:func:`preprocess`), every relationship of every mapper in
+the flush looks at its changes:
+
+* one-to-many: added children get their foreign key from the parent
+  (a *sync* job run just before the child's INSERT/UPDATE); removed children
+  are nulled (or deleted as orphans with ``delete-orphan``); the children of
+  a deleted parent are nulled unless they are deleted too (loading the
+  collection unless ``passive_deletes``);
+* many-to-one: the object's foreign key follows the related object;
+* many-to-many: association rows to INSERT (after both ends are saved) and
+  DELETE (before either end is deleted);
+* ``post_update``: the link is written by a separate UPDATE after the rows
+  exist (and nulled before they are deleted), which breaks row cycles.
+
+Each sync also records an ordering edge ``(parent state, child state)``:
+the unit of work orders mappers by them, and rows within one mapper
+(self-referential relationships) or across a mapper cycle.
+
+Every value written into an object goes through ``uow.populate`` (undone if
+the flush fails); bookkeeping added to ``committed_state`` is undone by
+``uow.undo`` too.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from docket import exc
+from docket.orm.persistence import state_str
+from docket.orm.relationships import MANYTOMANY, MANYTOONE, ONETOMANY
+from docket.orm.state import DELETED, NO_VALUE, STATE_KEY, InstanceState
+
+if TYPE_CHECKING:
+    from docket.orm.relationships import RelationshipProperty
+    from docket.orm.unitofwork import UOWTransaction
+
+__all__ = ["preprocess", "run_post_saves", "run_pre_deletes"]
+
+
+def _st(obj: Any) -> InstanceState:
+    return obj.__dict__[STATE_KEY]  # type: ignore[no-any-return]
+
+
+def _history(prop: RelationshipProperty, state: InstanceState, obj: Any
+             ) -> tuple[list[Any], list[Any]] | None:
+    """(added, deleted) since load/flush, or None when unchanged.  Never loads."""
+    committed = state.committed_state
+    if not committed or prop.key not in committed:
+        return None
+    h = prop._history(state, 0)
+    return list(h.added), list(h.deleted)
+
+
+def _members(prop: RelationshipProperty, state: InstanceState, obj: Any, load: bool) -> list[Any]:
+    """Everything ``prop`` relates ``obj`` to, as of the database (loaded
+    value plus items removed since), loading it if ``load``."""
+    d = obj.__dict__
+    current = d.get(prop.key, NO_VALUE)
+    if current is NO_VALUE and load and state.session is not None and prop.lazy not in (
+            "write_only", "dynamic"):
+        current = getattr(obj, prop.key)
+    out: list[Any] = []
+    if current is not NO_VALUE and current is not None and prop.lazy not in (
+            "write_only", "dynamic"):
+        out = current._docket_values() if prop.uselist else [current]
+    committed = state.committed_state
+    if committed and prop.key in committed:
+        old = committed[prop.key]
+        if prop.lazy in ("write_only", "dynamic"):
+            old = list(getattr(old, "removed", ()))
+        elif not prop.uselist:
+            old = [] if old is NO_VALUE or old is None else [old]
+        elif old is NO_VALUE:
+            old = []
+        out += [x for x in old if not any(x is y for y in out)]
+    if prop.lazy in ("write_only", "dynamic") and load and state.session is not None:
+        from docket.orm.dynamic import load_all
+
+        out += [x for x in load_all(prop, state, obj) if not any(x is y for y in out)]
+    return out
+
+
+def preprocess(uow: UOWTransaction) -> None:
+    """Decide the relationship work of a flush (see the module docstring).
+
+    Raises:
+        FlushError: a pending object is an orphan, or a primary-key column
+            would have to be set to NULL.
+    """
+    session = uow.session
+    for mapper, items in list(uow.inserts.items()):
+        if mapper._delete_orphan_props:
+            for state, _obj in items:
+                if mapper._is_orphan(state):
+                    prop = mapper._delete_orphan_props[0]
+                    raise exc.FlushError(
+                        f"Instance {state_str(state)} is an unsaved, pending instance and is an "
+                        f"orphan (is not attached to any parent "
+                        f"'{prop.parent.class_.__name__}' instance via that classes' "
+                        f"'{prop.key}' attribute). Attach it to a parent, or expunge() it."
+                    )
+    done: set[tuple[Any, InstanceState, bool]] = set()
+    while True:
+        work = []
+        for mapper in list(dict.fromkeys([*uow.inserts, *uow.updates, *uow.deletes])):
+            rels = mapper._flush_rels
+            if not rels:
+                continue
+            saves = uow.inserts.get(mapper, []) + uow.updates.get(mapper, [])
+            deletes = uow.deletes.get(mapper, [])
+            for prop in rels:
+                for state, obj in saves:
+                    if (prop, state, False) not in done:
+                        done.add((prop, state, False))
+                        work.append((prop, state, obj, False))
+                for state, obj in deletes:
+                    if (prop, state, True) not in done:
+                        done.add((prop, state, True))
+                        work.append((prop, state, obj, True))
+        if not work:
+            break
+        for prop, state, obj, deleting in work:
+            if prop.direction is ONETOMANY:
+                _one_to_many(uow, prop, state, obj, deleting)
+            elif prop.direction is MANYTOONE:
+                _many_to_one(uow, prop, state, obj, deleting)
+            else:
+                _many_to_many(uow, prop, state, obj, deleting)
+    # removed children nulled only if nothing gave them a new parent meanwhile
+    for cstate, cobj, prop in uow.pending_nulls:
+        jobs = uow.syncs.get(cstate, ())
+        if any(p is prop or p is prop._reverse for p, src in jobs if src is not None):
+            continue
+        if uow.is_deleted(cstate):
+            continue
+        _null(uow, prop, cstate, cobj)
+    del session  # (kept for symmetry with the other phases)
+
+
+def _in_flush(uow: UOWTransaction, prop: RelationshipProperty, owner: InstanceState,
+              istate: InstanceState) -> bool:
+    """Whether a related object takes part in this session's flush; warns
+    (as SQLAlchemy does) when it is not in the session at all."""
+    if istate.session_id == uow.session.hash_key:
+        return True
+    warnings.warn(
+        f"Object of type {istate.mapper.class_.__name__} not in session, add operation along "
+        f"'{prop}' will not proceed (add it to the session, or keep the save-update cascade "
+        "on the relationship).", stacklevel=6)
+    return False
+
+
+def _one_to_many(uow: UOWTransaction, prop: RelationshipProperty, state: InstanceState,
+                 obj: Any, deleting: bool) -> None:
+    if deleting:
+        if prop.passive_deletes == "all":
+            return
+        load = not prop.passive_deletes
+        for child in _members(prop, state, obj, load):
+            cstate = _st(child)
+            if uow.is_deleted(cstate):
+                uow.add_row_edge(state, cstate, deleting=True)
+                continue
+            if prop.cascade.delete:
+                uow.cascade_delete(cstate, child)
+                uow.add_row_edge(state, cstate, deleting=True)
+            else:
+                _null(uow, prop, cstate, child)
+        return
+    hist = _history(prop, state, obj)
+    if hist is None:
+        if state.ident is None and prop.key in obj.__dict__:
+            items = obj.__dict__[prop.key]
+            hist = (items._docket_values() if prop.uselist else
+                    ([] if items is None else [items]), [])
+        else:
+            return
+    added, removed = hist
+    for child in added:
+        cstate = _st(child)
+        if not _in_flush(uow, prop, state, cstate) or uow.is_deleted(cstate):
+            continue
+        _sync(uow, prop, cstate, child, state)
+    for child in removed:
+        cstate = _st(child)
+        if uow.is_deleted(cstate) or cstate.session_id != uow.session.hash_key:
+            continue
+        if prop.cascade.delete_orphan and prop.mapper._is_orphan(cstate):
+            if cstate.ident is not None:
+                uow.cascade_delete(cstate, child)
+            continue
+        uow.pending_nulls.append((cstate, child, prop))
+
+
+def _many_to_one(uow: UOWTransaction, prop: RelationshipProperty, state: InstanceState,
+                 obj: Any, deleting: bool) -> None:
+    d = obj.__dict__
+    if deleting:
+        if prop.post_update:
+            target = d.get(prop.key, NO_VALUE)
+            if target not in (None, NO_VALUE) and uow.is_deleted(_st(target)):
+                uow.post_updates.append((state, obj, prop, None, True))
+        return
+    committed = state.committed_state
+    changed = bool(committed) and prop.key in committed  # type: ignore[operator]
+    if not changed and not (state.ident is None and prop.key in d):
+        return
+    target = d.get(prop.key, NO_VALUE)
+    if target is NO_VALUE:
+        return
+    if target is None:
+        if changed and committed[prop.key] is not None:  # type: ignore[index]
+            _null(uow, prop, state, obj)
+        return
+    tstate = _st(target)
+    if not _in_flush(uow, prop, state, tstate):
+        return
+    _sync(uow, prop, state, obj, tstate)
+
+
+def _many_to_many(uow: UOWTransaction, prop: RelationshipProperty, state: InstanceState,
+                  obj: Any, deleting: bool) -> None:
+    if deleting:
+        if prop.passive_deletes == "all":
+            return
+        for child in _members(prop, state, obj, not prop.passive_deletes):
+            uow.secondary_row(prop, state, _st(child), insert=False)
+        return
+    hist = _history(prop, state, obj)
+    if hist is None:
+        if state.ident is None and prop.key in obj.__dict__ and prop.lazy not in (
+                "write_only", "dynamic"):
+            hist = (obj.__dict__[prop.key]._docket_values(), [])
+        else:
+            return
+    added, removed = hist
+    for child in added:
+        cstate = _st(child)
+        if _in_flush(uow, prop, state, cstate):
+            uow.secondary_row(prop, state, cstate, insert=True)
+    for child in removed:
+        cstate = _st(child)
+        if cstate.ident is not None and state.ident is not None:
+            uow.secondary_row(prop, state, cstate, insert=False)
+
+
+def _dest(prop: RelationshipProperty, owner: InstanceState, other: InstanceState
+          ) -> InstanceState:
+    return other if prop.direction is ONETOMANY else owner
+
+
+def _sync(uow: UOWTransaction, prop: RelationshipProperty, dest: InstanceState, dobj: Any,
+          source: InstanceState) -> None:
+    """``dest``'s foreign key takes ``source``'s referenced values before
+    ``dest`` is written (or after, for post_update)."""
+    if prop.post_update:
+        uow.post_updates.append((dest, dobj, prop, source, False))
+        return
+    uow.syncs.setdefault(dest, []).append((prop, source))
+    uow.add_row_edge(source, dest)
+    uow.ensure_saved(dest, dobj, [dk for _sk, dk in prop._sync_keys])
+
+
+def _null(uow: UOWTransaction, prop: RelationshipProperty, dest: InstanceState, dobj: Any) -> None:
+    """Set ``dest``'s foreign key to NULL (a child removed from its parent).
+
+    Raises:
+        FlushError: the foreign key is part of the primary key.
+    """
+    keys = [dk for _sk, dk in prop._sync_keys]
+    pk = set(dest.mapper._pk_keys)
+    for k in keys:
+        if k in pk:
+            raise exc.FlushError(
+                f"Dependency rule tried to blank-out primary key column {k!r} on instance "
+                f"{state_str(dest)} (removed from {prop}); use cascade='all, delete-orphan' "
+                "on the relationship so such children are deleted instead."
+            )
+    if prop.post_update:
+        uow.post_updates.append((dest, dobj, prop, None, False))
+        return
+    uow.syncs.setdefault(dest, []).append((prop, None))
+    uow.ensure_saved(dest, dobj, keys)
+
+
+def apply_syncs(uow: UOWTransaction, state: InstanceState, obj: Any) -> None:
+    """Run the sync jobs targeting ``state`` (just before its INSERT/UPDATE)."""
+    d = obj.__dict__
+    for prop, source in uow.syncs[state]:
+        if source is None:
+            for _sk, dk in prop._sync_keys:
+                uow.populate(d, dk, None)
+            continue
+        sd = source.dict
+        for sk, dk in prop._sync_keys:
+            value = sd.get(sk, NO_VALUE)
+            if value is NO_VALUE:
+                value = getattr(source(), sk)
+            uow.populate(d, dk, value)
+
+
+def _post_update_values(prop: RelationshipProperty, source: InstanceState | None
+                        ) -> list[tuple[str, Any]]:
+    if source is None:
+        return [(dk, None) for _sk, dk in prop._sync_keys]
+    sd = source.dict
+    return [(dk, sd.get(sk)) for sk, dk in prop._sync_keys]
+
+
+def run_post_saves(uow: UOWTransaction) -> None:
+    """post_update links and association rows, once every row is saved."""
+    from docket.sql import dml
+    from docket.sql.elements import and_, bindparam
+
+    for state, obj, prop, source, before_delete in uow.post_updates:
+        if before_delete:
+            continue
+        values = _post_update_values(prop, source)
+        _post_update(uow, state, obj, values)
+    for (prop, insert), rows in uow.secondary_rows.items():
+        if insert or not rows:
+            continue
+        cols = [c for _s, c in prop.synchronize_pairs] + [
+            c for _s, c in prop.secondary_synchronize_pairs]
+        stmt = dml.delete(prop.secondary).where(and_(*[
+            c == bindparam(f"s_{i}", type_=c.type) for i, c in enumerate(cols)]))
+        params = [_secondary_params(prop, o, c, cols, named=True) for o, c in rows]
+        conn = uow.session._connection_for_mapper(prop.parent)
+        result = _run(conn, stmt, params, [o for o, _c in rows])
+        matched = result.rowcount
+        dialect = conn.dialect
+        sane = dialect.supports_sane_multi_rowcount if len(params) > 1 else (
+            dialect.supports_sane_rowcount)
+        if sane and matched >= 0 and matched != len(params):
+            raise exc.StaleDataError(
+                f"DELETE statement on table {prop.secondary.name!r} expected to delete "
+                f"{len(params)} row(s); only {matched} were matched (relationship {prop}). The "
+                "association rows were changed by another transaction; roll back and retry."
+            )
+    for (prop, insert), rows in uow.secondary_rows.items():
+        if not insert or not rows:
+            continue
+        cols = [c for _s, c in prop.synchronize_pairs] + [
+            c for _s, c in prop.secondary_synchronize_pairs]
+        params = [_secondary_params(prop, o, c, cols) for o, c in rows]
+        conn = uow.session._connection_for_mapper(prop.parent)
+        _run(conn, dml.insert(prop.secondary), params, [o for o, _c in rows])
+
+
+def run_pre_deletes(uow: UOWTransaction) -> None:
+    """post_update links nulled before the rows they point at are deleted."""
+    for state, obj, prop, _source, before_delete in uow.post_updates:
+        if before_delete:
+            _post_update(uow, state, obj, _post_update_values(prop, None))
+
+
+def _run(conn: Any, stmt: Any, params: list[dict[str, Any]], states: list[InstanceState]) -> Any:
+    try:
+        return conn.execute(stmt, params if len(params) > 1 else params[0])
+    except exc.DocketError as e:
+        shown = ", ".join(state_str(s) for s in states[:5])
+        e.add_detail(f"[while flushing: {shown}]")
+        raise
+
+
+def _secondary_params(prop: RelationshipProperty, owner: InstanceState, child: InstanceState,
+                      cols: list[Any], named: bool = False) -> dict[str, Any]:
+    values = [owner.dict.get(k) for k in prop._secondary_owner_keys] + [
+        child.dict.get(k) for k in prop._secondary_child_keys]
+    if named:
+        return {f"s_{i}": v for i, v in enumerate(values)}
+    return {c.key: v for c, v in zip(cols, values)}
+
+
+def _post_update(uow: UOWTransaction, state: InstanceState, obj: Any,
+                 values: list[tuple[str, Any]]) -> None:
+    from docket.sql import dml
+    from docket.sql.elements import and_
+
+    mapper = state.mapper
+    d = obj.__dict__
+    k2c = mapper._key_to_col
+    crit = and_(*[k2c[k] == d.get(k) for k in mapper._pk_keys])
+    stmt = dml.update(mapper.local_table).where(crit).values(
+        {k2c[k].key: v for k, v in values})
+    conn = uow.session._connection_for_mapper(mapper)
+    _run(conn, stmt, [{}], [state])
+    for k, v in values:
+        uow.populate(d, k, v)
+
+
+def is_deleted_flag(state: InstanceState) -> bool:
+    return bool(state.flags & DELETED)
