@@ -47,6 +47,7 @@ __all__ = [
     "PendingRollbackError",
     "ProgrammingError",
     "ResourceClosedError",
+    "SAWarning",
     "SQLAlchemyError",
     "StaleDataError",
     "StatementError",
@@ -58,6 +59,11 @@ __all__ = [
     "UnmappedInstanceError",
     "UnsupportedCompilationError",
 ]
+
+
+class SAWarning(RuntimeWarning):
+    """A warning about questionable ORM usage (SQLAlchemy's name), e.g. a
+    related object that is not in the session and so is not flushed."""
 
 
 class DocketError(Exception):

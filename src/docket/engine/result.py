@@ -33,6 +33,7 @@ from docket.engine.row import _unpickle_metadata as _unpickle_metadata  # old pi
 from docket.engine.row import _unpickle_row as _unpickle_row  # old pickles' path
 from docket.exc import (
     ArgumentError,
+    InvalidRequestError,
     MultipleResultsFound,
     NoResultFound,
     ResourceClosedError,
@@ -87,9 +88,20 @@ class _View(Generic[_R]):
     _conv_one: Processor
     _conv_list: Callable[[list[Any]], list[Any]]
     _unique: tuple[set[Any], Processor | None] | None = None
+    #: set (to a reason) on ORM results whose rows repeat because of joined
+    #: eager loading of collections: fetching requires unique()
+    _require_unique: str | None = None
 
     def _default_unique_key(self) -> Processor | None:
         return None
+
+    def _check_unique(self) -> None:
+        if self._unique is None and self._real._require_unique is not None:
+            raise InvalidRequestError(
+                "The unique() method must be invoked on this Result, as it contains results "
+                "that include joined eager loads against collections "
+                f"({self._real._require_unique}); call result.unique() (or use selectinload)."
+            )
 
     def _filter(self, items: list[Any]) -> list[Any]:
         assert self._unique is not None
@@ -104,10 +116,12 @@ class _View(Generic[_R]):
         return out
 
     def _all(self) -> list[Any]:
+        self._check_unique()
         out = self._conv_list(self._real._raw_all())
         return out if self._unique is None else self._filter(out)
 
     def _many(self, size: int | None) -> list[Any]:
+        self._check_unique()
         real = self._real
         if size is None:
             size = real._default_size()
@@ -133,6 +147,7 @@ class _View(Generic[_R]):
 
     def _onerow(self) -> Any:
         """The next output object, or ``_NO_ROW``."""
+        self._check_unique()
         real, conv = self._real, self._conv_one
         while True:
             raw = real._raw_one()
@@ -153,6 +168,7 @@ class _View(Generic[_R]):
         With ``unique()``, rows equal to the first one are skipped while
         looking for a second row.
         """
+        self._check_unique()
         real = self._real
         try:
             raw = real._raw_one()
@@ -178,6 +194,7 @@ class _View(Generic[_R]):
 
     # -- public API common to every view -----------------------------------
     def __iter__(self) -> Iterator[_R]:
+        self._check_unique()
         conv = self._conv_list
         for raw in self._real._raw_chunks():
             items = conv(raw)

@@ -770,6 +770,13 @@ def _map_declaratively(reg: registry, cls: type) -> Mapper | None:
         elif isinstance(value, MapperProperty):
             if info is not None and hasattr(value, "_set_annotation"):
                 value._set_annotation(info)
+            if isinstance(value, ColumnProperty):
+                # deferred(Column(...)) / column_property(Column(...)) in a class body:
+                # the column belongs to this class's table
+                for col in value.columns:
+                    if isinstance(col, Column) and col.table is None:
+                        col._set_name(key)
+                        columns.append(col)
             properties[key] = value
     if table is None:
         tablename = getattr(cls, "__tablename__", None)

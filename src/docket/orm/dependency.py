@@ -87,21 +87,8 @@ def preprocess(uow: UOWTransaction) -> None:
     """Decide the relationship work of a flush (see the module docstring).
 
     Raises:
-        FlushError: a pending object is an orphan, or a primary-key column
-            would have to be set to NULL.
+        FlushError: a primary-key column would have to be set to NULL.
     """
-    session = uow.session
-    for mapper, items in list(uow.inserts.items()):
-        if mapper._delete_orphan_props:
-            for state, _obj in items:
-                if mapper._is_orphan(state):
-                    prop = mapper._delete_orphan_props[0]
-                    raise exc.FlushError(
-                        f"Instance {state_str(state)} is an unsaved, pending instance and is an "
-                        f"orphan (is not attached to any parent "
-                        f"'{prop.parent.class_.__name__}' instance via that classes' "
-                        f"'{prop.key}' attribute). Attach it to a parent, or expunge() it."
-                    )
     done: set[tuple[Any, InstanceState, bool]] = set()
     while True:
         work = []
@@ -137,7 +124,6 @@ def preprocess(uow: UOWTransaction) -> None:
         if uow.is_deleted(cstate):
             continue
         _null(uow, prop, cstate, cobj)
-    del session  # (kept for symmetry with the other phases)
 
 
 def _in_flush(uow: UOWTransaction, prop: RelationshipProperty, owner: InstanceState,
@@ -149,7 +135,7 @@ def _in_flush(uow: UOWTransaction, prop: RelationshipProperty, owner: InstanceSt
     warnings.warn(
         f"Object of type {istate.mapper.class_.__name__} not in session, add operation along "
         f"'{prop}' will not proceed (add it to the session, or keep the save-update cascade "
-        "on the relationship).", stacklevel=6)
+        "on the relationship).", exc.SAWarning, stacklevel=6)
     return False
 
 
@@ -180,11 +166,15 @@ def _one_to_many(uow: UOWTransaction, prop: RelationshipProperty, state: Instanc
             return
     added, removed = hist
     for child in added:
+        if child is None:
+            continue
         cstate = _st(child)
         if not _in_flush(uow, prop, state, cstate) or uow.is_deleted(cstate):
             continue
         _sync(uow, prop, cstate, child, state)
     for child in removed:
+        if child is None:
+            continue
         cstate = _st(child)
         if uow.is_deleted(cstate) or cstate.session_id != uow.session.hash_key:
             continue
@@ -209,6 +199,12 @@ def _many_to_one(uow: UOWTransaction, prop: RelationshipProperty, state: Instanc
     if not changed and not (state.ident is None and prop.key in d):
         return
     target = d.get(prop.key, NO_VALUE)
+    if changed and prop.cascade.delete_orphan:
+        old = committed[prop.key]  # type: ignore[index]
+        if old is not None and old is not NO_VALUE and old is not target:
+            ostate = _st(old)
+            if ostate.ident is not None and prop.mapper._is_orphan(ostate):
+                uow.cascade_delete(ostate, old)
     if target is NO_VALUE:
         return
     if target is None:

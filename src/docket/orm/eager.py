@@ -96,8 +96,8 @@ def _walk(mapper: Any, node: LoadNode | None, parent_sel: Any, out: list[JoinedE
                            target.local_table else col)
         eager = JoinedEager(prop, keys, start, sub)
         out.append(eager)
-        if prop.uselist:
-            ent.unique = True
+        if prop.uselist and not ent.unique:
+            ent.unique = str(prop)
         _walk(target, sub, target_sel, eager.children, ent, joins, columns, path + (prop,),
               limited, child_outer)
 

@@ -429,14 +429,6 @@ def _after_rows(session: Session, plan: ORMCompileState, stmt: Any, rows: list[A
         objs = rows if single else [r[i] for r in rows]
         post_load(session, ent.mapper, ent.node, objs, populate_existing, stmt,
                   ent.overrides, frozenset(e.prop for e in ent.eagers))
-    if single and plan.entities[0].__class__ is _MapperEntity and plan.entities[0].unique:
-        seen: set[int] = set()
-        out = []
-        for obj in rows:
-            if id(obj) not in seen:
-                seen.add(id(obj))
-                out.append(obj)
-        return out
     return rows
 
 
@@ -483,6 +475,12 @@ def instances(session: Session, conn: Connection, stmt: Select, params: Any,
                 cursor.close()
 
         result: Any = ChunkedIteratorResult(meta, chunks)
+        for ent in plan.entities:
+            if isinstance(ent, _MapperEntity) and ent.unique:
+                raise exc.InvalidRequestError(
+                    f"Can't use yield_per with joined eager loading of collection {ent.unique}; "
+                    "use selectinload() for that relationship."
+                )
         return result.yield_per(yield_per)
     try:
         raw = cursor.fetchall()
@@ -491,7 +489,11 @@ def instances(session: Session, conn: Connection, stmt: Select, params: Any,
     rows = [build(r) for r in raw] if convert is None else [build(convert(r)) for r in raw]
     if eager_after:
         rows = _after_rows(session, plan, stmt, rows, runs, populate_existing)
-    return IteratorResult(meta, rows)
+    out = IteratorResult(meta, rows)
+    for ent in plan.entities:
+        if isinstance(ent, _MapperEntity) and ent.unique:
+            out._require_unique = ent.unique
+    return out
 
 
 # --- loading by primary key / refreshing --------------------------------------------

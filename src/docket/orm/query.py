@@ -157,6 +157,8 @@ class Query:
 
     def _result(self, stmt: Select | None = None) -> Any:
         result = self._execute(stmt)
+        if getattr(result, "_require_unique", None) is not None:
+            result = result.unique()  # the legacy Query de-duplicates joined eager rows
         return result.scalars() if self._single else result
 
     def __iter__(self) -> Iterator[Any]:

@@ -191,7 +191,8 @@ class RelationshipAttributeImpl:
 
         if state.ident is None or state.session is None:
             return NO_VALUE
-        if self.direction.name == "MANYTOONE":
+        if self.direction.name == "MANYTOONE" and not (
+                self.cascade.delete_orphan or self.active_history):
             found = strategies.identity_lookup(self, state, obj)
             return NO_VALUE if found is strategies.NOT_FOUND else found
         return strategies.load_on_access(self, state, obj)

@@ -322,6 +322,14 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
             raise
         if self.uselist is None:
             self.uselist = self.direction is not MANYTOONE
+        if self.cascade.delete_orphan and self.direction is not ONETOMANY and (
+                not self.single_parent):
+            self._configured = False
+            raise exc.ArgumentError(
+                f"On {self}, delete-orphan cascade is not supported on a many-to-many or "
+                "many-to-one relationship when single_parent is not set. Set "
+                "single_parent=True on the relationship()."
+            )
         self._setup_collection()
         self._setup_reverse()
         self._setup_strategy()

@@ -536,16 +536,21 @@ class Session:
                 persisted), was already deleted, or belongs to another session.
         """
         state = state_of(instance, "delete")
-        self._delete_state(state, instance, head=True)
-        if state.mapper._delete_cascades:
+        cascaded: list[tuple[InstanceState, Any]] = []
+        if state.mapper._delete_cascades and state.ident is not None and not (
+                state.flags & WAS_DELETED):
             from docket.orm.cascade import cascade_iter
 
-            for istate, item in list(cascade_iter(state, instance, "delete", load=True)):
-                if istate.ident is None:
-                    if istate in self._new:
-                        self._expunge_state(istate, to_transient=False)
-                    continue
-                self._delete_state(istate, item, head=False)
+            # collected before the object is marked, so that loading the
+            # children (which autoflushes) doesn't delete it already
+            cascaded = list(cascade_iter(state, instance, "delete", load=True))
+        self._delete_state(state, instance, head=True)
+        for istate, item in cascaded:
+            if istate.ident is None:
+                if istate in self._new:
+                    self._expunge_state(istate, to_transient=False)
+                continue
+            self._delete_state(istate, item, head=False)
 
     def _delete_state(self, state: InstanceState, instance: Any, head: bool) -> None:
         if state.ident is None:
@@ -913,17 +918,24 @@ class Session:
             found, obj = self._identity_lookup(mapper, pk, identity_token)
             if found:
                 return obj
-        if self.dispatch.do_orm_execute:
-            # listeners see (and may replace) the SELECT that get() runs
+        if self.dispatch.do_orm_execute or options or (
+                mapper._eager_candidates or mapper._joined_rels):
+            # a full ORM SELECT: listeners see (and may replace) it, loader
+            # options and eager relationships apply to it
             stmt = Select(mapper.class_).where(
                 *[col == value for col, value in zip(mapper.primary_key, pk)])
+            if options:
+                stmt = stmt.options(*options)
             if with_for_update:
                 stmt = stmt.with_for_update(
                     **(with_for_update if isinstance(with_for_update, dict) else {}))
             opts = dict(execution_options or {})
             if populate_existing:
                 opts["populate_existing"] = True
-            return self.execute(stmt, execution_options=opts).scalars().one_or_none()
+            result = self.execute(stmt, execution_options=opts)
+            if result._require_unique is not None:
+                result = result.unique(lambda row: id(row[0]))
+            return result.scalars().one_or_none()
         self._autoflush()
         return loading.load_by_pk(
             self, mapper, pk, populate_existing=populate_existing,

@@ -157,10 +157,24 @@ def lazy_load(prop: RelationshipProperty, state: InstanceState, obj: Any, sessio
     stmt = _lazy_stmt(prop)
     if sub is not None:
         stmt = stmt.options(_NodeOption(prop.mapper, sub))
-    objs = session.execute(stmt, params).scalars().all()
+    objs = _scalars(session, stmt, params)
     if prop.uselist:
         return objs
     return objs[0] if objs else None
+
+
+def _scalars(session: Session, stmt: Any, params: Any) -> list[Any]:
+    """The objects of an internal ORM SELECT, each once (joined eager loads
+    below may repeat them)."""
+    result = session.execute(stmt, params)
+    result._require_unique = None
+    seen: set[int] = set()
+    out = []
+    for obj in result.scalars():
+        if id(obj) not in seen:
+            seen.add(id(obj))
+            out.append(obj)
+    return out
 
 
 # --- after a query ---------------------------------------------------------------------------
@@ -191,6 +205,9 @@ def post_load(session: Session, mapper: Any, node: LoadNode | None, objs: Sequen
         todo = _unloaded(prop, objs, populate_existing)
         if not todo:
             continue
+        if prop.join_depth is not None and prop.mapper is mapper:
+            level = (node.depths.get(prop, 0) if node is not None else 0) + 1
+            sub = (sub or LoadNode()).deeper(prop, level, level >= prop.join_depth)
         if strategy == "immediate":
             for state, o in todo:
                 if prop.key not in o.__dict__:
@@ -245,7 +262,7 @@ def _in_load(session: Session, prop: RelationshipProperty,
             chunk = idents[i:i + _CHUNK]
             crit = pk[0].in_(chunk) if len(pk) == 1 else tuple_(*pk).in_(chunk)
             stmt = Select(target.class_).where(crit).options(*options)
-            for obj in session.execute(stmt).scalars():
+            for obj in _scalars(session, stmt, None):
                 state = obj.__dict__["_docket_state"]
                 loaded[state.ident] = obj
         for ident, states in waiting.items():
@@ -287,7 +304,9 @@ def _in_load(session: Session, prop: RelationshipProperty,
             crit = remote_cols[0].in_(inner) if n == 1 else tuple_(*remote_cols).in_(inner)
         else:
             crit = remote_cols[0].in_(chunk) if n == 1 else tuple_(*remote_cols).in_(chunk)
-        for row in session.execute(base.where(crit)):
+        result = session.execute(base.where(crit))
+        result._require_unique = None  # rows repeated by joined loads below: filtered here
+        for row in result:
             key = row[1] if n == 1 else tuple(row[1:])
             bucket = results.get(key)
             if bucket is None:

@@ -256,9 +256,11 @@ class LoadNode:
     strategies by property, a wildcard strategy, column options, and the
     nodes of the paths below."""
 
-    __slots__ = ("strategies", "children", "wildcard", "columns", "raise_cols")
+    __slots__ = ("strategies", "children", "wildcard", "columns", "raise_cols", "depths")
 
     def __init__(self) -> None:
+        #: self-referential relationship -> levels already loaded above (join_depth)
+        self.depths: dict[Any, int] = {}
         self.strategies: dict[Any, tuple[str | None, dict[str, Any]]] = {}
         self.children: dict[Any, LoadNode] = {}
         self.wildcard: str | None = None
@@ -305,7 +307,21 @@ class LoadNode:
     def affects_objects(self) -> bool:
         """Whether objects loaded here must remember this node (lazy loads
         or raising columns depend on it)."""
-        return bool(self.strategies or self.children or self.wildcard or self.raise_cols)
+        return bool(self.strategies or self.children or self.wildcard or self.raise_cols
+                    or self.depths)
+
+    def deeper(self, prop: Any, levels: int, stop: bool) -> LoadNode:
+        """A copy one level further down self-referential ``prop``; with
+        ``stop`` the relationship loads lazily from there on."""
+        out = LoadNode()
+        out.strategies = dict(self.strategies)
+        out.children = dict(self.children)
+        out.wildcard = self.wildcard
+        out.columns = list(self.columns)
+        out.depths = {**self.depths, prop: levels}
+        if stop:
+            out.strategies[prop] = ("select", {})
+        return out
 
 
 def build_tree(options: tuple[Any, ...], mapper: Mapper) -> LoadNode | None:

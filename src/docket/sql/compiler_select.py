@@ -42,9 +42,11 @@ class SelectCompiler(CompilerBase):
         kind = " FULL OUTER JOIN " if join.full else (
             " LEFT OUTER JOIN " if join.isouter else " JOIN "
         )
+        right = self.process(join.right, asfrom=True, **kw)
+        if isinstance(join.right, Join):
+            right = f"({right})"  # a right-nested join (e.g. through an association table)
         return (
-            self.process(join.left, asfrom=True, **kw) + kind
-            + self.process(join.right, asfrom=True, **kw) + " ON "
+            self.process(join.left, asfrom=True, **kw) + kind + right + " ON "
             + self.process(join.onclause, **kw)
         )
 
