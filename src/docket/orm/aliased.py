@@ -56,6 +56,14 @@ class _AliasedRelationship:
 
         return _OfType(self.prop, self, entity)
 
+    def __getattr__(self, name: str) -> Any:
+        # any() / has() / contains() correlated to the alias
+        if name.startswith("__"):
+            raise AttributeError(name)
+        from docket.orm.rel_sql import Comparator
+
+        return getattr(Comparator(self.prop, self), name)
+
 
 class AliasedClass:
     """A mapped class read through an alias of its table."""

@@ -412,14 +412,14 @@ def _with_eager(session: Session, ent: _MapperEntity, load: Callable[[Sequence[A
     return load_with_eager
 
 
-def _after_rows(session: Session, plan: ORMCompileState, stmt: Any, rows: list[Any],
+def _after_rows(session: Session, plan: ORMCompileState, origin: Any, rows: list[Any],
                 runs: list[Any], populate_existing: bool) -> list[Any]:
     """Finish joined eager loads, run the after-query loaders (selectin ...)
     and de-duplicate rows repeated by joined collections."""
     from docket.orm.strategies import post_load
 
     for run in runs:
-        run.finish(session, stmt)
+        run.finish(session, origin)
     single = plan.single_entity
     for i, ent in enumerate(plan.entities):
         if not isinstance(ent, _MapperEntity):
@@ -427,7 +427,7 @@ def _after_rows(session: Session, plan: ORMCompileState, stmt: Any, rows: list[A
         if ent.node is None and not ent.mapper._eager_candidates and not ent.overrides:
             continue
         objs = rows if single else [r[i] for r in rows]
-        post_load(session, ent.mapper, ent.node, objs, populate_existing, stmt,
+        post_load(session, ent.mapper, ent.node, objs, populate_existing, origin,
                   ent.overrides, frozenset(e.prop for e in ent.eagers))
     return rows
 
@@ -446,6 +446,8 @@ def instances(session: Session, conn: Connection, stmt: Select, params: Any,
     runs: list[Any] = []
     build = _row_builder(session, plan, populate_existing, QueryContext(session, stmt, options),
                          runs)
+    # the statement and its parameters, for subquery eager loading
+    origin = (stmt, plist[0] if len(plist) == 1 else None)
     eager_after = bool(runs) or any(
         isinstance(e, _MapperEntity) and (e.node is not None or e.mapper._eager_candidates
                                           or e.overrides) for e in plan.entities)
@@ -467,7 +469,8 @@ def instances(session: Session, conn: Connection, stmt: Select, params: Any,
                     else:
                         rows = [build(convert(r)) for r in raw]
                     if eager_after:
-                        rows = _after_rows(session, plan, stmt, rows, runs, populate_existing)
+                        rows = _after_rows(session, plan, origin, rows, runs,
+                                           populate_existing)
                         for run in runs:  # joined loads finish per chunk
                             run.reset()
                     yield rows
@@ -488,7 +491,7 @@ def instances(session: Session, conn: Connection, stmt: Select, params: Any,
         cursor.close()
     rows = [build(r) for r in raw] if convert is None else [build(convert(r)) for r in raw]
     if eager_after:
-        rows = _after_rows(session, plan, stmt, rows, runs, populate_existing)
+        rows = _after_rows(session, plan, origin, rows, runs, populate_existing)
     out = IteratorResult(meta, rows)
     for ent in plan.entities:
         if isinstance(ent, _MapperEntity) and ent.unique:

@@ -119,9 +119,11 @@ class ColumnProperty(MapperProperty):
                 "Add the object to a Session (session.add / session.merge) or load the "
                 "attribute before closing the session."
             )
-        if self.raiseload:
+        ctx = state.load_ctx
+        if self.raiseload or (ctx is not None and key in ctx.raise_cols):
             raise exc.InvalidRequestError(
-                f"'{type(obj).__name__}.{key}' is not available due to raiseload=True"
+                f"'{type(obj).__name__}.{key}' is not available due to raiseload=True; "
+                "undefer it in the query, or drop raiseload."
             )
         session._load_on_access(state, key)
         return obj.__dict__.get(key)

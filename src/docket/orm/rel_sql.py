@@ -80,6 +80,17 @@ def _adapt_target(prop: RelationshipProperty, expr: Any, sel: Any) -> Any:
     return visitors.replace(expr, swap)
 
 
+def _all_to(expr: Any, table: Any, sel: Any) -> Any:
+    """``expr`` with every column of ``table`` read from ``sel``."""
+    def swap(node: Any) -> Any:
+        if isinstance(node, Column) and node.table is table:
+            return sel.corresponding_column(node)
+        return None
+
+    ce = getattr(expr, "__clause_element__", None)
+    return visitors.replace(ce() if ce is not None else expr, swap)
+
+
 def compare(prop: RelationshipProperty, opname: str, other: Any, of_type: Any = None) -> Any:
     """``prop == other`` / ``prop != other`` as SQL.
 
@@ -121,14 +132,28 @@ class Comparator:
         self.attr = attr
 
     def _criterion(self, criterion: Any, kwargs: dict[str, Any]) -> Any:
+        """The correlated criterion of any()/has(): the join condition (to an
+        alias of the target when it is the parent's own table), and the
+        caller's criteria read against that target."""
         prop = self.prop
-        sel = _target_sel(prop, getattr(self.attr, "_of_type", None))
-        crit = _adapt_target(prop, prop.primaryjoin, sel)
-        parts = [crit]
+        of_type = getattr(self.attr, "_of_type", None)
+        table = prop.mapper.local_table
+        sel = _target_sel(prop, of_type)
+        if sel is table and prop.parent.local_table is table:
+            sel = table.alias()  # self-referential: the subquery needs its own FROM
+        parent_sel = prop.parent.local_table
+        left = getattr(getattr(self.attr, "class_", None), "_aliased_insp", None)
+        if left is not None:
+            parent_sel = left.selectable
+        from docket.orm.eager import _adapt
+
+        parts = [_adapt(prop, prop.primaryjoin, parent_sel, sel, None if prop.secondary is None
+                        else prop.secondary)]
         if prop.secondary is not None:
-            parts.append(_adapt_target(prop, prop.secondaryjoin, sel))
+            parts.append(_adapt(prop, prop.secondaryjoin, parent_sel, sel, prop.secondary))
+        extra = []
         if criterion is not None:
-            parts.append(criterion)
+            extra.append(criterion)
         target = prop.mapper.class_
         for key, value in kwargs.items():
             col = getattr(target, key, None)
@@ -136,9 +161,10 @@ class Comparator:
                 raise exc.InvalidRequestError(
                     f"Entity {target.__name__!r} has no property {key!r} (in {prop} any/has)."
                 )
-            expr = col.__clause_element__() if hasattr(col, "__clause_element__") else col
-            parts.append(_adapt_target(prop, expr, sel) == value)
-        return and_(*parts), sel
+            extra.append(col == value)
+        if sel is not table:
+            extra = [_all_to(e, table, sel) for e in extra]
+        return and_(*parts, *extra), sel
 
     def any(self, criterion: Any = None, **kwargs: Any) -> Any:
         """EXISTS a related row (matching ``criterion``) -- for collections."""
@@ -199,7 +225,7 @@ class _OfType:
         self.attr = attr
         self.parent = prop.parent
         self.key = prop.key
-        self.class_ = prop.parent.class_
+        self.class_ = getattr(attr, "class_", None) or prop.parent.class_
         self._of_type = entity
         self._criteria = criteria
 

@@ -482,11 +482,14 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
                     f"back_populates on relationship {self} names {other}, whose own "
                     f"back_populates is {other.back_populates!r}; make them name each other."
                 )
-            if other._configured and other.mapper is not self.parent and not issubclass(
-                    self.parent.class_, other.mapper.class_):
+            if not other._configured:
+                other._post_configure()
+            if other._target is not self.parent and not issubclass(
+                    self.parent.class_, other._target.class_):
                 raise exc.ArgumentError(
                     f"back_populates on relationship {self} names {other}, which refers to "
-                    f"{other.mapper.class_.__name__}, not {self.parent.class_.__name__}."
+                    f"{other._target.class_.__name__}, not {self.parent.class_.__name__}; "
+                    "point back_populates at a relationship to this class."
                 )
             self._reverse = other
             other._reverse = self

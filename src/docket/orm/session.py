@@ -753,6 +753,11 @@ class Session:
                     "its row is otherwise not present; expunge() it or rollback()."
                 ) from None
         _ss.clear_expired(state, keys)
+        if attribute_names is not None:
+            props = mapper._props
+            for k in keys:
+                if props[k].is_relationship and k not in instance.__dict__:
+                    getattr(instance, k)  # a named relationship is loaded right away
 
     def _load_on_access(self, state: InstanceState, key: str) -> None:
         """An unloaded attribute was read: load it (with everything expired)."""
@@ -932,10 +937,8 @@ class Session:
             opts = dict(execution_options or {})
             if populate_existing:
                 opts["populate_existing"] = True
-            result = self.execute(stmt, execution_options=opts)
-            if result._require_unique is not None:
-                result = result.unique(lambda row: id(row[0]))
-            return result.scalars().one_or_none()
+            return self.execute(stmt, execution_options=opts).scalars().unique(
+                id).one_or_none()
         self._autoflush()
         return loading.load_by_pk(
             self, mapper, pk, populate_existing=populate_existing,

@@ -181,7 +181,7 @@ def _scalars(session: Session, stmt: Any, params: Any) -> list[Any]:
 
 
 def post_load(session: Session, mapper: Any, node: LoadNode | None, objs: Sequence[Any],
-              populate_existing: bool, stmt: Any, overrides: dict[Any, str] | None = None,
+              populate_existing: bool, origin: Any, overrides: dict[Any, str] | None = None,
               skip: frozenset[Any] = frozenset()) -> None:
     """Run the after-query loaders (selectin / subquery / immediate) of
     ``mapper``'s relationships for the objects a query returned, and remember
@@ -213,7 +213,7 @@ def post_load(session: Session, mapper: Any, node: LoadNode | None, objs: Sequen
                 if prop.key not in o.__dict__:
                     prop._set_committed(state, lazy_load(prop, state, o, session, sub))
             continue
-        _in_load(session, prop, todo, sub, stmt if strategy == "subquery" else None)
+        _in_load(session, prop, todo, sub, origin if strategy == "subquery" else None)
 
 
 def _unloaded(prop: RelationshipProperty, objs: Sequence[Any], populate_existing: bool
@@ -300,11 +300,12 @@ def _in_load(session: Session, prop: RelationshipProperty,
         chunks = [idents[i:i + _CHUNK] for i in range(0, len(idents), _CHUNK)]  # type: ignore[misc]
     for chunk in chunks:
         if chunk is None:
-            inner = _subquery_keys(subquery_of, prop)
+            inner = _subquery_keys(subquery_of[0], prop)
             crit = remote_cols[0].in_(inner) if n == 1 else tuple_(*remote_cols).in_(inner)
         else:
             crit = remote_cols[0].in_(chunk) if n == 1 else tuple_(*remote_cols).in_(chunk)
-        result = session.execute(base.where(crit))
+        result = session.execute(base.where(crit),
+                                 subquery_of[1] if chunk is None else None)
         result._require_unique = None  # rows repeated by joined loads below: filtered here
         for row in result:
             key = row[1] if n == 1 else tuple(row[1:])
@@ -404,13 +405,13 @@ class _JoinedRun:
         for run in self.children:
             run.reset()
 
-    def finish(self, session: Session, stmt: Any) -> None:
+    def finish(self, session: Session, origin: Any) -> None:
         prop = self.eager.prop
         for state, bucket in self.filling.items():
             if bucket is None:
                 continue
             prop._set_committed(state, bucket if prop.uselist else (bucket[0] if bucket else None))
         for run in self.children:
-            run.finish(session, stmt)
+            run.finish(session, origin)
         post_load(session, prop.mapper, self.eager.node, self.loaded, self.populate_existing,
-                  stmt, skip=frozenset(c.eager.prop for c in self.children))
+                  origin, skip=frozenset(c.eager.prop for c in self.children))

@@ -101,8 +101,8 @@ class Load:
                 "class loaded by the previous one."
             )
         of_type = getattr(attr, "_of_type", None)
-        if of_type is not None:
-            opts.setdefault("alias", of_type)
+        if of_type is not None and opts.get("alias") is None:
+            opts["alias"] = of_type
         new.rules = self.rules + (_Rule(new._root, self._path, prop, strategy, opts, None),)
         new._path = self._path + (prop,)
         new._cur = prop.mapper
@@ -276,7 +276,15 @@ class LoadNode:
         return None, found[1] if found is not None else {}
 
     def child(self, prop: Any) -> LoadNode | None:
-        return self.children.get(prop)
+        """The node below ``prop``; a wildcard strategy carries down to it."""
+        found = self.children.get(prop)
+        if self.wildcard is None:
+            return found
+        if found is None:
+            found = self.children[prop] = LoadNode()
+        if found.wildcard is None:
+            found.wildcard = self.wildcard
+        return found
 
     def column_keys(self, mapper: Mapper) -> tuple[str, ...]:
         """The column attribute keys to load for ``mapper``'s objects here."""

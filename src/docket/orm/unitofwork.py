@@ -145,7 +145,7 @@ class UOWTransaction:
         """An association row of many-to-many ``prop`` to INSERT or DELETE;
         the two sides of a bidirectional relationship share one row."""
         rev = prop._reverse
-        if rev is not None and id(rev) < id(prop):
+        if rev is not None and _secondary_rank(rev) < _secondary_rank(prop):
             prop, owner, child = rev, child, owner
         key = (prop, owner, child, insert)
         if key in self._secondary_seen:
@@ -485,6 +485,13 @@ class UOWTransaction:
         session._modified.pop(state, None)
         state.flags |= DELETED | WAS_DELETED
         self.txn._deleted[state] = obj
+
+
+def _secondary_rank(prop: Any) -> int:
+    """Which side of a bidirectional many-to-many writes the association
+    rows: the one whose key comes first in the secondary table."""
+    cols = list(prop.secondary.c)
+    return cols.index(prop.synchronize_pairs[0][1])
 
 
 def _selected(states: dict[InstanceState, Any], only: set[InstanceState] | None) -> Work:
