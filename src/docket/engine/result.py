@@ -147,7 +147,6 @@ class _View(Generic[_R]):
 
     def _onerow(self) -> Any:
         """The next output object, or ``_NO_ROW``."""
-        self._check_unique()
         real, conv = self._real, self._conv_one
         while True:
             raw = real._raw_one()

@@ -26,6 +26,7 @@ from docket.orm.decl import (
     declared_attr,
     registry,
 )
+from docket.orm.dynamic import AppenderQuery, WriteOnlyCollection
 from docket.orm.events import ORMExecuteState
 from docket.orm.maker import sessionmaker
 from docket.orm.mapper import Mapper, class_mapper, object_mapper
@@ -56,7 +57,6 @@ from docket.orm.session import (
     make_transient_to_detached,
     object_session,
 )
-from docket.orm.dynamic import AppenderQuery, WriteOnlyCollection
 from docket.orm.state import AttributeState, InstanceState, ObjectState
 from docket.orm.strategy_options import (
     Load,

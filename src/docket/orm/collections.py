@@ -49,7 +49,7 @@ class _Owned:
             owner[1]._coll_removed(owner[0], item, initiator)
 
 
-class InstrumentedList(_Owned, list):  # type: ignore[type-arg]
+class InstrumentedList(_Owned, list):
     """A list collection; mutations are reported to the owning relationship."""
 
     _docket_owner: Any = None
@@ -83,7 +83,7 @@ class InstrumentedList(_Owned, list):  # type: ignore[type-arg]
         for item in list(items):
             self._docket_append(item, None)
 
-    def __iadd__(self, items: Iterable[Any]) -> InstrumentedList:  # type: ignore[override,misc]
+    def __iadd__(self, items: Iterable[Any]) -> InstrumentedList:  # type: ignore[misc]
         self.extend(items)
         return self
 
@@ -138,7 +138,7 @@ class InstrumentedList(_Owned, list):  # type: ignore[type-arg]
         return (list, (list(self),))
 
 
-class InstrumentedSet(_Owned, set):  # type: ignore[type-arg]
+class InstrumentedSet(_Owned, set):
     """A set collection; mutations are reported to the owning relationship."""
 
     _docket_owner: Any = None
@@ -191,7 +191,7 @@ class InstrumentedSet(_Owned, set):  # type: ignore[type-arg]
             for item in list(other):
                 self._docket_append(item, None)
 
-    def __ior__(self, other: Any) -> InstrumentedSet:  # type: ignore[override,misc]
+    def __ior__(self, other: Any) -> InstrumentedSet:  # type: ignore[misc]
         self.update(other)
         return self
 
@@ -200,7 +200,7 @@ class InstrumentedSet(_Owned, set):  # type: ignore[type-arg]
             for item in list(other):
                 self._docket_remove(item, None)
 
-    def __isub__(self, other: Any) -> InstrumentedSet:  # type: ignore[override,misc]
+    def __isub__(self, other: Any) -> InstrumentedSet:  # type: ignore[misc]
         self.difference_update(other)
         return self
 
@@ -212,7 +212,7 @@ class InstrumentedSet(_Owned, set):  # type: ignore[type-arg]
             if item not in keep:
                 self._docket_remove(item, None)
 
-    def __iand__(self, other: Any) -> InstrumentedSet:  # type: ignore[override,misc]
+    def __iand__(self, other: Any) -> InstrumentedSet:  # type: ignore[misc]
         self.intersection_update(other)
         return self
 
@@ -223,7 +223,7 @@ class InstrumentedSet(_Owned, set):  # type: ignore[type-arg]
             else:
                 self._docket_append(item, None)
 
-    def __ixor__(self, other: Any) -> InstrumentedSet:  # type: ignore[override,misc]
+    def __ixor__(self, other: Any) -> InstrumentedSet:  # type: ignore[misc]
         self.symmetric_difference_update(other)
         return self
 
@@ -231,7 +231,7 @@ class InstrumentedSet(_Owned, set):  # type: ignore[type-arg]
         return (set, (list(self),))
 
 
-class KeyFuncDict(_Owned, dict):  # type: ignore[type-arg]
+class KeyFuncDict(_Owned, dict):
     """A dict collection keyed by a function of each member
     (``attribute_keyed_dict("name")``); values are the related objects."""
 
@@ -319,7 +319,7 @@ class KeyFuncDict(_Owned, dict):  # type: ignore[type-arg]
             self[key] = default
         return dict.__getitem__(self, key)
 
-    def update(self, *args: Any, **kw: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kw: Any) -> None:
         for key, item in dict(*args, **kw).items():
             self[key] = item
 
@@ -406,7 +406,7 @@ def factory_for(prop: Any) -> Callable[[], Any]:
     if callable(cls):
         sample = cls()
         if isinstance(sample, KeyFuncDict):
-            return cls  # type: ignore[no-any-return]
+            return cls
     raise exc.ArgumentError(
         f"relationship {prop}: unsupported collection_class {cls!r}; use list, set, a "
         "subclass of either, or attribute_keyed_dict() / keyfunc_mapping()."

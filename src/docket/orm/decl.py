@@ -773,10 +773,10 @@ def _map_declaratively(reg: registry, cls: type) -> Mapper | None:
             if isinstance(value, ColumnProperty):
                 # deferred(Column(...)) / column_property(Column(...)) in a class body:
                 # the column belongs to this class's table
-                for col in value.columns:
-                    if isinstance(col, Column) and col.table is None:
-                        col._set_name(key)
-                        columns.append(col)
+                for expr in value.columns:
+                    if isinstance(expr, Column) and expr.table is None:
+                        expr._set_name(key)
+                        columns.append(expr)
             properties[key] = value
     if table is None:
         tablename = getattr(cls, "__tablename__", None)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from docket import exc
 from docket.orm.persistence import state_str
-from docket.orm.relationships import MANYTOMANY, MANYTOONE, ONETOMANY
+from docket.orm.relationships import MANYTOONE, ONETOMANY
 from docket.orm.state import DELETED, NO_VALUE, STATE_KEY, InstanceState
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ __all__ = ["preprocess", "run_post_saves", "run_pre_deletes"]
 
 
 def _st(obj: Any) -> InstanceState:
-    return obj.__dict__[STATE_KEY]  # type: ignore[no-any-return]
+    return obj.__dict__[STATE_KEY]
 
 
 def _history(prop: RelationshipProperty, state: InstanceState, obj: Any
@@ -153,8 +153,8 @@ def _one_to_many(uow: UOWTransaction, prop: RelationshipProperty, state: Instanc
             if prop.cascade.delete:
                 uow.cascade_delete(cstate, child)
                 uow.add_row_edge(state, cstate, deleting=True)
-            else:
-                _null(uow, prop, cstate, child)
+            else:  # unless something gives it a new parent in this flush
+                uow.pending_nulls.append((cstate, child, prop))
         return
     hist = _history(prop, state, obj)
     if hist is None:

@@ -32,10 +32,11 @@ def node_for(options: tuple[Any, ...], mapper: Any) -> LoadNode | None:
     return build_tree(options, mapper)
 
 
-def setup_joined(stmt: Any, entities: list[Any], columns: list[Any]
-                 ) -> list[tuple[Any, Any, bool]]:
+def setup_joined(stmt: Any, entities: list[Any], columns: list[Any],
+                 order_by: list[Any]) -> list[tuple[Any, Any, bool]]:
     """Fill in each mapper entity's joined eager loads; return the joins
-    ``(target, onclause, inner)`` to add, in order (``columns`` grows)."""
+    ``(target, onclause, inner)`` to add, in order (``columns`` grows, and
+    ``order_by`` receives the joined collections' orderings)."""
     joins: list[tuple[Any, Any, bool]] = []
     limited = stmt._limit is not None or stmt._offset is not None
     for ent in entities:
@@ -48,13 +49,14 @@ def setup_joined(stmt: Any, entities: list[Any], columns: list[Any]
             if found is not None and found.mapper is mapper:
                 insp = found
         parent_sel = insp.selectable if insp is not None else mapper.local_table
-        _walk(mapper, ent.node, parent_sel, ent.eagers, ent, joins, columns, (), limited, False)
+        _walk(mapper, ent.node, parent_sel, ent.eagers, ent, joins, columns, (), limited, False,
+              order_by)
     return joins
 
 
 def _walk(mapper: Any, node: LoadNode | None, parent_sel: Any, out: list[JoinedEager],
           ent: Any, joins: list[tuple[Any, Any, bool]], columns: list[Any],
-          path: tuple[Any, ...], limited: bool, outer: bool) -> None:
+          path: tuple[Any, ...], limited: bool, outer: bool, order_by: list[Any]) -> None:
     rels = mapper._rel_props if node is not None else mapper._joined_rels
     for prop in rels:
         strategy, sub = effective(prop, node)
@@ -84,6 +86,10 @@ def _walk(mapper: Any, node: LoadNode | None, parent_sel: Any, out: list[JoinedE
                 joins.append((target_sel, _adapt(prop, prop.primaryjoin, parent_sel, target_sel,
                                                   None), inner))
             child_outer = outer or not inner
+            if prop.order_by:
+                from docket.orm.rel_sql import _all_to
+
+                order_by.extend(_all_to(o, target.local_table, target_sel) for o in prop.order_by)
         else:
             alias = opts.get("alias")
             target_sel = _selectable(alias) if alias is not None else target.local_table
@@ -99,7 +105,7 @@ def _walk(mapper: Any, node: LoadNode | None, parent_sel: Any, out: list[JoinedE
         if prop.uselist and not ent.unique:
             ent.unique = str(prop)
         _walk(target, sub, target_sel, eager.children, ent, joins, columns, path + (prop,),
-              limited, child_outer)
+              limited, child_outer, order_by)
 
 
 def _selectable(alias: Any) -> Any:

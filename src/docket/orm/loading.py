@@ -51,7 +51,7 @@ __all__ = ["ORMCompileState", "compile_orm_select", "instances", "is_orm_stateme
 def _mapper_of(entity: Any) -> Mapper | None:
     insp = getattr(entity, "_aliased_insp", None)
     if insp is not None:
-        return insp.mapper  # type: ignore[no-any-return]
+        return insp.mapper
     mapper = getattr(entity, "__mapper__", None)
     if mapper is not None and isinstance(entity, type):
         return mapper
@@ -90,7 +90,7 @@ class _MapperEntity:
         self.node = node
         self.eagers: list[Any] = []
         self.overrides: dict[Any, str] = {}
-        self.unique = False
+        self.unique: str | None = None
 
 
 class _ColumnEntity:
@@ -145,11 +145,18 @@ def compile_orm_select(stmt: Select) -> ORMCompileState:
             name = getattr(raw, "key", None) or getattr(core, "key", None) or f"col_{len(columns)}"
             entities.append(_ColumnEntity(core, len(columns), name))
             columns.append(core)
+    if options:
+        from docket.orm.strategy_options import check_roots
+
+        check_roots(options, [e.mapper for e in entities if isinstance(e, _MapperEntity)])
     core_stmt = stmt._generate()
-    joins = eager.setup_joined(stmt, entities, columns)
+    orderings: list[Any] = []
+    joins = eager.setup_joined(stmt, entities, columns, orderings)
     for target, onclause, inner in joins:
         core_stmt = (core_stmt.join(target, onclause) if inner
                      else core_stmt.outerjoin(target, onclause))
+    if orderings:
+        core_stmt = core_stmt.order_by(*orderings)
     core_stmt._raw_columns = tuple(columns)
     core_stmt._raw_entities = tuple(columns)
     plan = ORMCompileState(core_stmt, entities)
@@ -478,11 +485,17 @@ def instances(session: Session, conn: Connection, stmt: Select, params: Any,
                 cursor.close()
 
         result: Any = ChunkedIteratorResult(meta, chunks)
+        from docket.orm.strategies import effective
+
         for ent in plan.entities:
-            if isinstance(ent, _MapperEntity) and ent.unique:
+            if not isinstance(ent, _MapperEntity):
+                continue
+            bad = ent.unique or next((str(p) for p in ent.mapper._rel_props
+                                      if effective(p, ent.node)[0] == "subquery"), None)
+            if bad:
                 raise exc.InvalidRequestError(
-                    f"Can't use yield_per with joined eager loading of collection {ent.unique}; "
-                    "use selectinload() for that relationship."
+                    f"Can't use yield_per with joined or subquery eager loading of collection "
+                    f"{bad}; use selectinload() for that relationship."
                 )
         return result.yield_per(yield_per)
     try:
@@ -492,7 +505,7 @@ def instances(session: Session, conn: Connection, stmt: Select, params: Any,
     rows = [build(r) for r in raw] if convert is None else [build(convert(r)) for r in raw]
     if eager_after:
         rows = _after_rows(session, plan, origin, rows, runs, populate_existing)
-    out = IteratorResult(meta, rows)
+    out: Any = IteratorResult(meta, rows)
     for ent in plan.entities:
         if isinstance(ent, _MapperEntity) and ent.unique:
             out._require_unique = ent.unique

@@ -282,7 +282,7 @@ class Mapper:
         self._relationships_changed()
 
     def _relationships_changed(self) -> None:
-        rels = tuple(p for p in self._props.values() if p.is_relationship)
+        rels: tuple[Any, ...] = tuple(p for p in self._props.values() if p.is_relationship)
         #: relationship properties, in mapping order
         self._rel_props: tuple[Any, ...] = rels
         #: relationships loaded right after a query by default (selectin, subquery ...)

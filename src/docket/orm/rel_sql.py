@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from docket import exc
-from docket.orm.state import NO_VALUE, STATE_KEY
+from docket.orm.state import NO_VALUE
 from docket.sql import visitors
 from docket.sql.elements import and_, not_, or_
 from docket.sql.schema import Column

@@ -69,12 +69,12 @@ class RelationshipAttributeImpl:
     uselist: bool | None
 
     # -- reading ---------------------------------------------------------------------------
-    def _get_missing(self: RelationshipProperty, obj: Any, key: str) -> Any:
+    def _get_missing(self: Any, obj: Any, key: str) -> Any:
         from docket.orm import strategies
 
         return strategies.load_on_access(self, _state(obj), obj)
 
-    def _init_collection(self: RelationshipProperty, state: InstanceState) -> Any:
+    def _init_collection(self: Any, state: InstanceState) -> Any:
         from docket.orm.collections import new_collection
 
         self.mapper  # noqa: B018 - configure
@@ -84,7 +84,7 @@ class RelationshipAttributeImpl:
             obj.__dict__[self.key] = coll
         return coll
 
-    def _set_committed(self: RelationshipProperty, state: InstanceState, value: Any) -> None:
+    def _set_committed(self: Any, state: InstanceState, value: Any) -> None:
         """Store a loaded value: no history, no events."""
         from docket.orm.collections import new_collection
 
@@ -103,7 +103,7 @@ class RelationshipAttributeImpl:
             expired.discard(self.key)
 
     # -- history ------------------------------------------------------------------------------
-    def _history(self: RelationshipProperty, state: InstanceState, passive: int) -> History:
+    def _history(self: Any, state: InstanceState, passive: int) -> History:
         key = self.key
         obj = state()
         d = obj.__dict__ if obj is not None else {}
@@ -137,13 +137,13 @@ class RelationshipAttributeImpl:
         original = committed[key]
         if current is original:
             return History((), [current], ())
-        deleted: Any = () if original is NO_VALUE or original is None else [original]
+        gone: Any = () if original is NO_VALUE or original is None else [original]
         if current is NO_VALUE:
-            return History((), (), deleted)
-        return History([current], (), deleted)
+            return History((), (), gone)
+        return History([current], (), gone)
 
     # -- setting ---------------------------------------------------------------------------------
-    def _setter(self: RelationshipProperty) -> Any:
+    def _setter(self: Any) -> Any:
         prop = self
 
         def set_relationship(obj: Any, value: Any) -> None:
@@ -160,7 +160,7 @@ class RelationshipAttributeImpl:
 
         return set_relationship
 
-    def _deleter(self: RelationshipProperty) -> Any:
+    def _deleter(self: Any) -> Any:
         prop = self
 
         def del_relationship(obj: Any) -> None:
@@ -172,7 +172,7 @@ class RelationshipAttributeImpl:
 
         return del_relationship
 
-    def _check_item(self: RelationshipProperty, owner: Any, item: Any) -> InstanceState:
+    def _check_item(self: Any, owner: Any, item: Any) -> InstanceState:
         state = item.__dict__.get(STATE_KEY) if hasattr(item, "__dict__") else None
         target = self.mapper.class_
         if not isinstance(item, target):
@@ -183,7 +183,7 @@ class RelationshipAttributeImpl:
             )
         return state if state is not None else instance_state(item)
 
-    def _old_value(self: RelationshipProperty, state: InstanceState, obj: Any) -> Any:
+    def _old_value(self: Any, state: InstanceState, obj: Any) -> Any:
         """The current value of an unloaded scalar, as far as it can be known:
         from the identity map for a many-to-one (no SQL), loaded for a
         one-to-one parent side (its old child must be updated)."""
@@ -197,7 +197,7 @@ class RelationshipAttributeImpl:
             return NO_VALUE if found is strategies.NOT_FOUND else found
         return strategies.load_on_access(self, state, obj)
 
-    def _set_scalar(self: RelationshipProperty, obj: Any, value: Any, initiator: Any) -> None:
+    def _set_scalar(self: Any, obj: Any, value: Any, initiator: Any) -> None:
         d = obj.__dict__
         state = _state(obj)
         key = self.key
@@ -228,7 +228,7 @@ class RelationshipAttributeImpl:
             if initiator is None and self.cascade.save_update:
                 self._cascade_add(state, vstate, value)
 
-    def _set_collection(self: RelationshipProperty, obj: Any, value: Any, initiator: Any) -> None:
+    def _set_collection(self: Any, obj: Any, value: Any, initiator: Any) -> None:
         from docket.orm.collections import new_collection
 
         d = obj.__dict__
@@ -264,14 +264,14 @@ class RelationshipAttributeImpl:
                 self._coll_appended(state, item, initiator)
 
     # -- collection events (called by docket.orm.collections) ----------------------------
-    def _coll_changing(self: RelationshipProperty, state: InstanceState, coll: Any) -> None:
+    def _coll_changing(self: Any, state: InstanceState, coll: Any) -> None:
         committed = state.committed_state
         if committed is None or self.key not in committed:
             _record(state, self.key, coll._docket_values())
         elif not state.modified:
             state._modified_event()
 
-    def _coll_appended(self: RelationshipProperty, state: InstanceState, item: Any,
+    def _coll_appended(self: Any, state: InstanceState, item: Any,
                        initiator: Any) -> None:
         obj = state()
         istate = self._check_item(obj, item)
@@ -287,7 +287,7 @@ class RelationshipAttributeImpl:
         if initiator is None and self.cascade.save_update:
             self._cascade_add(state, istate, item)
 
-    def _coll_removed(self: RelationshipProperty, state: InstanceState, item: Any,
+    def _coll_removed(self: Any, state: InstanceState, item: Any,
                       initiator: Any) -> None:
         obj = state()
         istate = _state(item)
@@ -304,7 +304,7 @@ class RelationshipAttributeImpl:
             self._expunge_pending_orphan(state, istate)
 
     # -- backrefs --------------------------------------------------------------------------------
-    def _backref_add(self: RelationshipProperty, target: Any, item: Any,
+    def _backref_add(self: Any, target: Any, item: Any,
                      initiator: RelationshipProperty) -> None:
         """The other side made ``item`` related to ``target``: reflect it in
         ``target.<self.key>`` (only if loaded, or ``target`` is new)."""
@@ -328,7 +328,7 @@ class RelationshipAttributeImpl:
         if not coll._docket_contains(item):
             coll._docket_append(item, initiator)
 
-    def _backref_remove(self: RelationshipProperty, target: Any, item: Any,
+    def _backref_remove(self: Any, target: Any, item: Any,
                         initiator: RelationshipProperty) -> None:
         d = target.__dict__
         tstate = _state(target)
@@ -338,7 +338,8 @@ class RelationshipAttributeImpl:
             backref_remove(self, tstate, target, item)
             return
         if not self.uselist:
-            if d.get(self.key, NO_VALUE) is item:
+            current = d.get(self.key, NO_VALUE)
+            if current is item or current is NO_VALUE:  # unloaded: it can only be item
                 self._set_scalar(target, None, initiator)
             return
         coll = d.get(self.key, NO_VALUE)
@@ -349,7 +350,7 @@ class RelationshipAttributeImpl:
         coll._docket_remove(item, initiator)
 
     # -- orphans, single parent, cascade ------------------------------------------------------
-    def _attach_parent(self: RelationshipProperty, state: InstanceState, istate: InstanceState,
+    def _attach_parent(self: Any, state: InstanceState, istate: InstanceState,
                        item: Any) -> None:
         parents = istate.parents
         if parents is None:
@@ -370,7 +371,7 @@ class RelationshipAttributeImpl:
                     )
         parents[self] = state
 
-    def _expunge_pending_orphan(self: RelationshipProperty, state: InstanceState,
+    def _expunge_pending_orphan(self: Any, state: InstanceState,
                                 istate: InstanceState) -> None:
         """A pending child removed from a delete-orphan relationship leaves the
         session (it was never written, so there is nothing to delete)."""
@@ -383,7 +384,7 @@ class RelationshipAttributeImpl:
             return
         session._expunge_state(istate, to_transient=False)
 
-    def _cascade_add(self: RelationshipProperty, state: InstanceState, istate: InstanceState,
+    def _cascade_add(self: Any, state: InstanceState, istate: InstanceState,
                      item: Any) -> None:
         """save-update cascade on an attribute event: the owner is in a
         session, so the newly related object joins it."""
@@ -397,14 +398,14 @@ class RelationshipAttributeImpl:
             session._cascade_save(istate, item)
 
     @property
-    def _append_listeners(self: RelationshipProperty) -> list[tuple[Any, bool]]:
+    def _append_listeners(self: Any) -> list[tuple[Any, bool]]:
         return self._listeners("append")
 
     @property
-    def _remove_listeners(self: RelationshipProperty) -> list[tuple[Any, bool]]:
+    def _remove_listeners(self: Any) -> list[tuple[Any, bool]]:
         return self._listeners("remove")
 
-    def _listeners(self: RelationshipProperty, identifier: str) -> list[tuple[Any, bool]]:
+    def _listeners(self: Any, identifier: str) -> list[tuple[Any, bool]]:
         """AttributeEvents listeners, recomputed only when listeners change."""
         from docket import event as _event
 
@@ -416,9 +417,9 @@ class RelationshipAttributeImpl:
             cache = self.__dict__["_listener_cache"] = (
                 _event._version, attribute_listeners(cls, self.key, "append"),
                 attribute_listeners(cls, self.key, "remove"))
-        return cache[1] if identifier == "append" else cache[2]  # type: ignore[no-any-return]
+        return cache[1] if identifier == "append" else cache[2]
 
-    def _token(self: RelationshipProperty, op: str) -> Any:
+    def _token(self: Any, op: str) -> Any:
         from docket.orm.events import AttributeToken
 
         return AttributeToken(self.key, op)

@@ -25,6 +25,7 @@ lives in :mod:`docket.orm.relationship_attrs`; loading in
 from __future__ import annotations
 
 import enum
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +66,7 @@ LAZY_STRATEGIES = ("select", "selectin", "joined", "subquery", "raise", "raise_o
 _LAZY_ALIASES: dict[Any, str] = {True: "select", False: "joined", None: "noload"}
 
 
-class CascadeOptions(frozenset):  # type: ignore[type-arg]
+class CascadeOptions(frozenset):
     """The parsed ``cascade=`` string: a frozenset of cascade names with a
     boolean attribute per name (``save_update``, ``delete_orphan`` ...)."""
 
@@ -334,6 +335,39 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
         self._setup_reverse()
         self._setup_strategy()
         self.parent._relationships_changed()
+        self._warn_overlaps()
+
+    def _warn_overlaps(self) -> None:
+        """Warn (as SQLAlchemy does) when another writable relationship, not
+        linked to this one, copies values into the same columns."""
+        if self.viewonly or self.parent.registry is None:
+            return
+        mine = self._written_columns()
+        names = {n.strip() for n in (self.overlaps or "").split(",") if n.strip()}
+        for mapper in self.parent.registry._mappers:
+            for other in mapper._rel_props:
+                if other is self or not other._configured or other.viewonly:
+                    continue
+                if other._reverse is self or self._reverse is other:
+                    continue
+                theirs = {n.strip() for n in (other.overlaps or "").split(",") if n.strip()}
+                if other.key in names or self.key in theirs:
+                    continue
+                shared = mine & other._written_columns()
+                if not shared:
+                    continue
+                cols = ", ".join(sorted(f"{c.table.name}.{c.name}" for c in shared))
+                warnings.warn(
+                    f"relationship '{self}' will copy column(s) {cols}, which conflicts with "
+                    f"relationship(s): '{other}'. If this is not the intention, consider if "
+                    "these relationships should be linked with back_populates, or if "
+                    "viewonly=True should be applied to one or more if they are read-only. To "
+                    f"silence this warning, add the parameter 'overlaps=\"{other.key}\"' to "
+                    f"the '{self}' relationship.", exc.SAWarning, stacklevel=4)
+
+    def _written_columns(self) -> set[Any]:
+        return {d for _s, d in self.synchronize_pairs} | {
+            d for _s, d in self.secondary_synchronize_pairs}
 
     def _setup_join(self) -> None:
         parent_t = self.parent.local_table
@@ -466,6 +500,7 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
                                            back_populates=self.key, **kw)
             self.back_populates = name
             target.add_property(name, reverse)
+            self._reverse = reverse
             reverse._post_configure()
             return
         if self.back_populates is not None:
@@ -477,6 +512,7 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
                     f"back_populates={self.key!r}."
                 )
             assert isinstance(other, RelationshipProperty)
+            self._reverse = other  # one-way unless the other side names this one too
             if other.back_populates not in (None, self.key):
                 raise exc.ArgumentError(
                     f"back_populates on relationship {self} names {other}, whose own "
@@ -491,8 +527,6 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
                     f"{other._target.class_.__name__}, not {self.parent.class_.__name__}; "
                     "point back_populates at a relationship to this class."
                 )
-            self._reverse = other
-            other._reverse = self
 
     def _setup_strategy(self) -> None:
         """Derived facts the instance and loading paths read on every use."""
@@ -516,7 +550,7 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
                     f"relationship {self}: column {col} is not mapped on {mapper.class_.__name__}"
                     "; the flush can't copy values through it. Map the column."
                 )
-            return prop.key  # type: ignore[no-any-return]
+            return prop.key
 
         if self.direction is MANYTOMANY:
             self._sync_keys: list[tuple[str, str]] = []
@@ -566,7 +600,7 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
         name, attribute key of this side)]) -- built once."""
         cached = self.__dict__.get("_lazy_cache")
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         parent = self.parent
         local = {lc for lc, _rc in self.local_remote_pairs}
         binds: dict[Any, BindParameter] = {}
@@ -600,7 +634,7 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
 
 def _expr(value: Any) -> ColumnElement:
     ce = getattr(value, "__clause_element__", None)
-    return ce() if ce is not None else value  # type: ignore[no-any-return]
+    return ce() if ce is not None else value
 
 
 def _as_columns(prop: RelationshipProperty, value: Any) -> list[Any]:
@@ -765,7 +799,7 @@ def _evaluate(prop: RelationshipProperty, text: str, what: str) -> Any:
         ) from None
 
 
-class _Namespace(dict):  # type: ignore[type-arg]
+class _Namespace(dict):
     """Names for string arguments: mapped classes, tables, SQL functions."""
 
     def __init__(self, reg: Any) -> None:

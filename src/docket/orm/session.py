@@ -737,6 +737,21 @@ class Session:
             self._expire_state(state, keys)
         self._autoflush()
         col_keys = [k for k in keys if k in mapper._key_to_col]
+        if attribute_names is None and (mapper._eager_candidates or mapper._joined_rels):
+            # a whole-object refresh re-runs the eager loaders: a full ORM SELECT
+            stmt = Select(mapper.class_).where(*[
+                col == value for col, value in zip(mapper.primary_key, state.identity or ())])
+            if with_for_update:
+                stmt = stmt.with_for_update(
+                    **(with_for_update if isinstance(with_for_update, dict) else {}))
+            found = self.execute(stmt, execution_options={"populate_existing": True}
+                                 ).scalars().unique(id).one_or_none()
+            if found is None:
+                raise exc.ObjectDeletedError(
+                    f"Could not refresh instance {state_str(state)}: it has been deleted, or "
+                    "its row is otherwise not present; expunge() it or rollback()."
+                )
+            col_keys = []
         if col_keys:
             try:
                 if with_for_update:
@@ -1009,7 +1024,7 @@ class Session:
         if load:
             self._autoflush()
         with self.no_autoflush:
-            return self._merge(state, instance, load, {})  # type: ignore[no-any-return]
+            return self._merge(state, instance, load, {})
 
     def _merge(self, state: InstanceState, instance: Any, load: bool,
                memo: dict[InstanceState, Any]) -> Any:

@@ -293,11 +293,12 @@ def _in_load(session: Session, prop: RelationshipProperty,
     if options:
         base = base.options(*options)
     n = len(remote_cols)
+    chunks: list[Any]
     if subquery_of is not None:
         chunks = [None]
     else:
         idents = list(groups)
-        chunks = [idents[i:i + _CHUNK] for i in range(0, len(idents), _CHUNK)]  # type: ignore[misc]
+        chunks = [idents[i:i + _CHUNK] for i in range(0, len(idents), _CHUNK)]
     for chunk in chunks:
         if chunk is None:
             inner = _subquery_keys(subquery_of[0], prop)

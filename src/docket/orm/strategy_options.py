@@ -46,7 +46,7 @@ def _mapper_of(entity: Any) -> Mapper:
         return entity
     insp = getattr(entity, "_aliased_insp", None)
     if insp is not None:
-        return insp.mapper  # type: ignore[no-any-return]
+        return insp.mapper
     mapper = getattr(entity, "__mapper__", None)
     if isinstance(mapper, Mapper):
         return mapper
@@ -87,16 +87,17 @@ class Load:
             return new
         mapper, prop = _attr_parts(attr)
         if not getattr(prop, "is_relationship", False):
-            raise exc.ArgumentError(
+            raise exc.InvalidRequestError(
                 f"{attr} is not a relationship; {strategy or 'default'}load() applies to "
                 "relationships (use defer()/undefer()/load_only() for columns)."
             )
-        if new._root is None:
+        cur = new._cur
+        if new._root is None or cur is None:
             new._root = new._cur = mapper
-        elif not (mapper is new._cur or mapper.class_ in new._cur.class_.__mro__
-                  or new._cur.class_ in mapper.class_.__mro__):
+        elif not (mapper is cur or mapper.class_ in cur.class_.__mro__
+                  or cur.class_ in mapper.class_.__mro__):
             raise exc.ArgumentError(
-                f"Attribute {attr} does not link from element {new._cur.class_.__name__} in "
+                f"Attribute {attr} does not link from element {cur.class_.__name__} in "
                 "the option's path; each chained option must name a relationship of the "
                 "class loaded by the previous one."
             )
@@ -144,6 +145,11 @@ class Load:
                 keys.append(attr)
                 continue
             mapper, prop = _attr_parts(attr)
+            if not getattr(prop, "is_column", False):
+                raise exc.InvalidRequestError(
+                    f"{kind}() applies to column attributes; {attr} is a relationship (use "
+                    "noload()/raiseload()/lazyload() to control how it loads)."
+                )
             if new._root is None:
                 new._root = new._cur = mapper
             keys.append(prop.key)
@@ -330,6 +336,26 @@ class LoadNode:
         if stop:
             out.strategies[prop] = ("select", {})
         return out
+
+
+def check_roots(options: tuple[Any, ...], mappers: list[Mapper]) -> None:
+    """Every option must start at an entity of the statement.
+
+    Raises:
+        ArgumentError: an option's path starts at a class not selected.
+    """
+    for opt in options:
+        for rule in getattr(opt, "rules", ()):
+            root = rule.root
+            if root is None or any(m is root or issubclass(m.class_, root.class_)
+                                   for m in mappers):
+                continue
+            shown = ", ".join(m.class_.__name__ for m in mappers) or "(none)"
+            raise exc.ArgumentError(
+                f"Mapped class {root.class_.__name__} does not apply to any of the root "
+                f"entities in this query ({shown}); start the option's path at one of them, "
+                "e.g. selectinload(Parent.children).selectinload(Child.toys)."
+            )
 
 
 def build_tree(options: tuple[Any, ...], mapper: Mapper) -> LoadNode | None:

@@ -84,7 +84,7 @@ class UOWTransaction:
         self.pending_nulls: list[tuple[InstanceState, Any, Any]] = []
         self.post_updates: list[tuple[InstanceState, Any, Any, Any, bool]] = []
         self.secondary_rows: dict[tuple[Any, bool], list[tuple[InstanceState, InstanceState]]] = {}
-        self._secondary_seen: set[tuple[Any, InstanceState, InstanceState]] = set()
+        self._secondary_seen: set[tuple[Any, InstanceState, InstanceState, bool]] = set()
         self._saving: set[InstanceState] = set()
         self._deleting: set[InstanceState] = set()
         # (state, committed_state before this flush touched it) for undo()
@@ -354,7 +354,7 @@ class UOWTransaction:
             for prop in state.mapper._flush_rels:
                 if prop.mapper is not state.mapper or prop.post_update:
                     continue
-                values = []
+                values: list[Any] = []
                 for source in (d.get(prop.key, NO_VALUE), committed.get(prop.key, NO_VALUE)):
                     if source is NO_VALUE or source is None:
                         continue
@@ -407,7 +407,7 @@ class UOWTransaction:
             "first. Set post_update=True on one of these relationships to write that link "
             "with a separate UPDATE."
         )
-        err.cycles = cyclic  # type: ignore[attr-defined]
+        err.cycles = cyclic
         return err
 
     def undo(self) -> None:
