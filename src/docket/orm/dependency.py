@@ -89,6 +89,7 @@ def preprocess(uow: UOWTransaction) -> None:
     Raises:
         FlushError: a primary-key column would have to be set to NULL.
     """
+    uow.index_states()
     done: set[tuple[Any, InstanceState, bool]] = set()
     while True:
         work = []

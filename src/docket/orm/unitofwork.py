@@ -93,17 +93,22 @@ class UOWTransaction:
     # -- registration ---------------------------------------------------------------
     def register_insert(self, state: InstanceState, obj: Any) -> None:
         _append(self.inserts, state, obj)
-        self._saving.add(state)
 
     def register_update(self, state: InstanceState, obj: Any) -> None:
         _append(self.updates, state, obj)
-        self._saving.add(state)
 
     def register_delete(self, state: InstanceState, obj: Any) -> None:
         _append(self.deletes, state, obj)
-        self._deleting.add(state)
 
     # -- relationship work (called by docket.orm.dependency) ---------------------------
+    def index_states(self) -> None:
+        """Build the membership sets the relationship work consults (kept up
+        to date by :meth:`ensure_saved` / :meth:`cascade_delete` from then on;
+        plain registration doesn't pay for them)."""
+        self._saving = {s for items in (*self.inserts.values(), *self.updates.values())
+                        for s, _o in items}
+        self._deleting = {s for items in self.deletes.values() for s, _o in items}
+
     def is_deleted(self, state: InstanceState) -> bool:
         return state in self._deleting or bool(state.flags & DELETED)
 
@@ -129,12 +134,14 @@ class UOWTransaction:
             if state in self.clean:
                 self.clean.remove(state)
             self.register_update(state, obj)
+            self._saving.add(state)
 
     def cascade_delete(self, state: InstanceState, obj: Any) -> None:
         """Delete ``state`` in this flush (an orphan, or a delete cascade)."""
         if state.ident is None or self.is_deleted(state):
             return
         self.register_delete(state, obj)
+        self._deleting.add(state)
         for mapper_items in (self.updates.get(state.mapper),):
             if mapper_items is not None and state in self._saving:
                 mapper_items[:] = [(s, o) for s, o in mapper_items if s is not state]
