@@ -256,9 +256,18 @@ def _sync(uow: UOWTransaction, prop: RelationshipProperty, dest: InstanceState, 
     if prop.post_update:
         uow.post_updates.append((dest, dobj, prop, source, False))
         return
-    uow.syncs.setdefault(dest, []).append((prop, source))
+    jobs = uow.syncs.get(dest)
+    if jobs is None:
+        uow.syncs[dest] = [(prop, source)]
+    else:
+        rev = prop._reverse
+        for p, src in jobs:
+            if src is source and (p is rev or p is prop):
+                return  # both sides of a bidirectional relationship: one job is enough
+        jobs.append((prop, source))
     uow.add_row_edge(source, dest)
-    uow.ensure_saved(dest, dobj, [dk for _sk, dk in prop._sync_keys])
+    if dest.ident is not None:
+        uow.ensure_saved(dest, dobj, prop._dest_keys)
 
 
 def _null(uow: UOWTransaction, prop: RelationshipProperty, dest: InstanceState, dobj: Any) -> None:
@@ -267,7 +276,7 @@ def _null(uow: UOWTransaction, prop: RelationshipProperty, dest: InstanceState, 
     Raises:
         FlushError: the foreign key is part of the primary key.
     """
-    keys = [dk for _sk, dk in prop._sync_keys]
+    keys = prop._dest_keys
     pk = set(dest.mapper._pk_keys)
     for k in keys:
         if k in pk:

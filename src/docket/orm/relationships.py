@@ -565,6 +565,8 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
         else:
             self._sync_keys = [(key_of(target, s), key_of(parent, d))
                                for s, d in self.synchronize_pairs]
+        #: attribute keys a flush writes on the destination side (foreign keys)
+        self._dest_keys = [dk for _sk, dk in self._sync_keys]
         self._m2o_keys: tuple[str, ...] | None = None
         if self.direction is MANYTOONE and _simple_join(self.primaryjoin, self.synchronize_pairs):
             dest_of = {s: d for s, d in self.synchronize_pairs}
