@@ -640,6 +640,8 @@ def _collect(reg: registry, cls: type, imperative_table: bool) -> dict[str, _Dec
             elif klass is not cls and isinstance(value, Column) and value.table is None:
                 value._set_name(name)
                 value = value._copy()
+            elif klass is not cls and hasattr(value, "_copy_for_class"):
+                value = value._copy_for_class()  # a mixin's relationship(): one per class
             if isinstance(value, MappedColumn) and info is not None and info.column is not None:
                 value = value._merged_with(info.column)
             found[name] = _Declaration(value, info, origin)

@@ -247,6 +247,21 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
         self._configured = False
         self._reverse: RelationshipProperty | None = None
         self._annotation_collection: Any = None
+        self._args = (argument, secondary)
+        self._kw = dict(
+            uselist=uselist, collection_class=collection_class, primaryjoin=primaryjoin,
+            secondaryjoin=secondaryjoin, back_populates=back_populates, backref=backref,
+            order_by=order_by, cascade=cascade, viewonly=viewonly, lazy=lazy,
+            foreign_keys=foreign_keys, remote_side=remote_side, post_update=post_update,
+            passive_deletes=passive_deletes, passive_updates=passive_updates,
+            single_parent=single_parent, innerjoin=innerjoin, join_depth=join_depth, info=info,
+            doc=doc, active_history=active_history, overlaps=overlaps,
+            sync_backref=sync_backref, query_class=query_class)
+
+    def _copy_for_class(self) -> RelationshipProperty:
+        """A fresh, unconfigured copy of this declaration (a mixin's
+        relationship() is mapped once per class using the mixin)."""
+        return RelationshipProperty(*self._args, **self._kw)
 
     # -- declarative ----------------------------------------------------------------------
     def _set_annotation(self, info: Any) -> None:
