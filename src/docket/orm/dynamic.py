@@ -58,36 +58,23 @@ def _pending(state: InstanceState, key: str) -> _Pending:
 
 def _add(prop: RelationshipProperty, state: InstanceState, obj: Any, item: Any,
          initiator: Any) -> None:
-    istate = prop._check_item(obj, item)
+    prop._check_item(obj, item)
     pending = _pending(state, prop.key)
     if any(x is item for x in pending.removed):
         pending.removed = [x for x in pending.removed if x is not item]
     elif not any(x is item for x in pending.added):
         pending.added.append(item)
-    if prop._track_parents:
-        prop._attach_parent(state, istate, item)
-    rev = prop._reverse
-    if rev is not None and initiator is not rev:
-        rev._backref_add(item, obj, prop)
-    if initiator is None and prop.cascade.save_update:
-        prop._cascade_add(state, istate, item)
+    prop._coll_appended(state, item, initiator)  # events, backref, orphans, cascade
 
 
 def _remove(prop: RelationshipProperty, state: InstanceState, obj: Any, item: Any,
             initiator: Any) -> None:
-    istate = item.__dict__.get(STATE_KEY) or instance_state(item)
     pending = _pending(state, prop.key)
     if any(x is item for x in pending.added):
         pending.added = [x for x in pending.added if x is not item]
     elif not any(x is item for x in pending.removed):
         pending.removed.append(item)
-    if prop._track_parents:
-        from docket.orm.relationship_attrs import _detach_parent
-
-        _detach_parent(prop, state, istate)
-    rev = prop._reverse
-    if rev is not None and initiator is not rev:
-        rev._backref_remove(item, obj, prop)
+    prop._coll_removed(state, item, initiator)
 
 
 def backref_add(prop: RelationshipProperty, state: InstanceState, obj: Any, item: Any) -> None:
