@@ -46,7 +46,7 @@ class _AliasedRelationship:
         self.key = prop.key
         self._of_type = None
 
-    def __docket_join__(self, left: Any, target: Any) -> tuple[Any, Any]:
+    def __docket_join__(self, left: Any, target: Any) -> tuple[Any, Any, Any]:
         from docket.orm.rel_sql import join_target
 
         return join_target(self.prop, self, left, target)

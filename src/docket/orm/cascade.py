@@ -53,7 +53,7 @@ def cascade_iter(state: InstanceState, obj: Any, cascade: str, load: bool = Fals
         for prop in st.mapper._rel_props:
             if not getattr(prop.cascade, cascade):
                 continue
-            for item in related(prop, st, o, load):
+            for item in related(prop, st, o, load and not prop.passive_deletes):
                 istate = item.__dict__.get(STATE_KEY) or instance_state(item)
                 if istate in seen:
                     continue

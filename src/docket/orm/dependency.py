@@ -90,6 +90,13 @@ def preprocess(uow: UOWTransaction) -> None:
         FlushError: a primary-key column would have to be set to NULL.
     """
     uow.index_states()
+    # persistent objects removed from a delete-orphan parent (through either
+    # side of the relationship, loaded or not) are deleted
+    for mapper, items in list(uow.updates.items()):
+        if mapper._delete_orphan_props:
+            for state, obj in list(items):
+                if mapper._is_orphan(state):
+                    uow.cascade_delete(state, obj)
     done: set[tuple[Any, InstanceState, bool]] = set()
     while True:
         work = []
@@ -190,10 +197,10 @@ def _many_to_one(uow: UOWTransaction, prop: RelationshipProperty, state: Instanc
                  obj: Any, deleting: bool) -> None:
     d = obj.__dict__
     if deleting:
-        if prop.post_update:
-            target = d.get(prop.key, NO_VALUE)
-            if target not in (None, NO_VALUE) and uow.is_deleted(_st(target)):
-                uow.post_updates.append((state, obj, prop, None, True))
+        if prop.post_update and any(
+                (d[k] if k in d else getattr(obj, k)) is not None for k in prop._dest_keys):
+            # the row still points somewhere: clear the link before any DELETE
+            uow.post_updates.append((state, obj, prop, None, True))
         return
     committed = state.committed_state
     changed = bool(committed) and prop.key in committed  # type: ignore[operator]
@@ -210,7 +217,7 @@ def _many_to_one(uow: UOWTransaction, prop: RelationshipProperty, state: Instanc
         return
     if target is None:
         if changed and committed[prop.key] is not None:  # type: ignore[index]
-            _null(uow, prop, state, obj)
+            uow.pending_nulls.append((state, obj, prop))  # unless deleted as an orphan
         return
     tstate = _st(target)
     if not _in_flush(uow, prop, state, tstate):

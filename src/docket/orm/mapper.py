@@ -302,9 +302,9 @@ class Mapper:
         return tuple(p for p in self._rel_props if getattr(p.cascade, name))
 
     def _is_orphan(self, state: InstanceState) -> bool:
-        """True when ``state`` is not attached to a parent through any of the
-        delete-orphan relationships pointing at this mapper.  Nothing known
-        about a persistent object means it still has its parent."""
+        """True when ``state`` lacks a parent through one of the delete-orphan
+        relationships pointing at this mapper (SQLAlchemy's non-legacy rule).
+        Nothing known about a persistent object means it still has its parent."""
         props = self._delete_orphan_props
         if not props:
             return False
@@ -312,11 +312,12 @@ class Mapper:
         for prop in props:
             parent = parents.get(prop)
             if parent is None:
-                if state.ident is not None:
-                    return False
-            elif parent is not False and parent() is not None:
-                return False
-        return True
+                has_parent = state.ident is not None  # unknown: persistent ones keep theirs
+            else:
+                has_parent = parent is not False and parent() is not None
+            if not has_parent:
+                return True  # de-associated from any one of its parents
+        return False
 
     def add_property(self, key: str, prop: Any) -> None:
         """Map one more property after construction."""

@@ -229,19 +229,20 @@ class _OfType:
         self._of_type = entity
         self._criteria = criteria
 
-    def __docket_join__(self, left: Any, target: Any) -> tuple[Any, Any]:
-        right, on = join_target(self.prop, self, left, target)
+    def __docket_join__(self, left: Any, target: Any) -> tuple[Any, Any, Any]:
+        right, on, own = join_target(self.prop, self, left, target)
         if self._criteria:
             on = and_(on, *self._criteria)
-        return right, on
+        return right, on, own
 
     def __getattr__(self, name: str) -> Any:
         return getattr(Comparator(self.prop, self), name)
 
 
 def join_target(prop: RelationshipProperty, attr: Any, left: Any, target: Any
-                ) -> tuple[Any, Any]:
-    """(right side, ON clause) for ``.join(attr)`` / ``.join(target, attr)``."""
+                ) -> tuple[Any, Any, Any]:
+    """(right side, ON clause, the relationship's own side) for ``.join(attr)``
+    / ``.join(target, attr)``."""
     prop.mapper  # noqa: B018 - configure
     entity = target if target is not None else getattr(attr, "_of_type", None)
     sel = _target_sel(prop, entity) if entity is not None else prop.mapper.local_table
@@ -259,5 +260,5 @@ def join_target(prop: RelationshipProperty, attr: Any, left: Any, target: Any
 
         sec = prop.secondary
         right = Join(sec, sel, _adapt(prop, prop.secondaryjoin, parent_sel, sel, sec))
-        return right, _adapt(prop, prop.primaryjoin, parent_sel, sel, sec)
-    return sel, _adapt(prop, prop.primaryjoin, parent_sel, sel, None)
+        return right, _adapt(prop, prop.primaryjoin, parent_sel, sel, sec), parent_sel
+    return sel, _adapt(prop, prop.primaryjoin, parent_sel, sel, None), parent_sel

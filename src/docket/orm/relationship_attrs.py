@@ -147,8 +147,8 @@ class RelationshipAttributeImpl:
         prop = self
 
         def set_relationship(obj: Any, value: Any) -> None:
-            if prop.uselist is None:
-                prop.mapper  # noqa: B018 - configure to learn uselist
+            if not prop._configured:
+                prop.mapper  # noqa: B018 - configure (uselist, collection class, reverse)
             if prop.lazy in ("write_only", "dynamic"):
                 from docket.orm.dynamic import assign
 

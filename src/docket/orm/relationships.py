@@ -606,7 +606,7 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
 
         return compare(self, opname, other, getattr(attr, "_of_type", None))
 
-    def _join_hook(self, attr: Any, left: Any, target: Any) -> tuple[Any, Any]:
+    def _join_hook(self, attr: Any, left: Any, target: Any) -> tuple[Any, Any, Any]:
         from docket.orm.rel_sql import join_target
 
         return join_target(self, attr, left, target)

@@ -438,7 +438,10 @@ class Session:
         """
         state = state_of(instance, "add")
         self._save_or_update(state, instance)
-        if state.mapper._save_cascades:
+        mapper = state.mapper
+        if mapper._save_cascades:
+            if not mapper._configured and mapper.registry is not None:
+                mapper.registry.configure()
             self._cascade_children(state, instance)
 
     def _cascade_save(self, state: InstanceState, obj: Any) -> None:

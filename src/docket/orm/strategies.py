@@ -42,8 +42,8 @@ def _desc(obj: Any) -> str:
 
 def effective(prop: RelationshipProperty, node: LoadNode | None) -> tuple[str, LoadNode | None]:
     """(strategy, options below) for ``prop`` under ``node``."""
-    if node is None:
-        return prop.lazy, None
+    if node is None or prop.lazy in ("write_only", "dynamic"):
+        return prop.lazy, None  # (write-only collections are never loaded whole)
     strategy, _opts = node.strategy_for(prop)
     return strategy or prop.lazy, node.child(prop)
 

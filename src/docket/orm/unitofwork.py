@@ -550,8 +550,11 @@ def flush(session: Session, objects: Sequence[Any] | None = None) -> None:
     try:
         if uow.inserts:
             uow.find_row_switches()
-        if any(m._flush_rels or m._delete_orphan_props
-               for m in (*uow.inserts, *uow.updates, *uow.deletes)):
+        mappers = (*uow.inserts, *uow.updates, *uow.deletes)
+        for m in mappers:
+            if not m._configured and m.registry is not None:
+                m.registry.configure()
+        if any(m._flush_rels or m._delete_orphan_props for m in mappers):
             from docket.orm.dependency import preprocess
 
             preprocess(uow)

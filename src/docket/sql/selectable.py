@@ -472,7 +472,11 @@ def _apply_join(
     if hook is not None:
         # an ORM relationship attribute: it knows both the target and the ON clause
         left_hint = coerce_from(from_) if from_ is not None else None
-        right, on = hook(left_hint, target if onclause is not None else None)
+        found = hook(left_hint, target if onclause is not None else None)
+        right, on = found[0], found[1]
+        if from_ is None and len(found) > 2 and not any(
+                f is found[2] or found[2] in f._from_objects for f in froms):
+            from_ = found[2]  # the relationship's own class isn't selected yet: start there
     else:
         right, on = coerce_from(target), onclause
     if from_ is not None:
