@@ -52,3 +52,23 @@ session_options: st.SearchStrategy[dict[str, bool]] = st.fixed_dictionaries({
     "autoflush": st.sampled_from([True, True, True, False]),
     "expire_on_commit": st.sampled_from([True, True, True, False]),
 })
+
+# -- relationship stateful test (test_relationship_stateful.py) -------------------------
+__all__ += ["rel_families", "rel_mappings", "rel_picks"]
+
+#: how the Parent/Child pair of the relationship stateful test is mapped:
+#: ``orphans`` -- ``cascade="all, delete-orphan"`` with a NOT NULL foreign key
+#: (else the default ``"save-update, merge"`` with a nullable one); ``lazy`` --
+#: the loader strategy of ``Parent.children``
+rel_mappings: st.SearchStrategy[dict[str, object]] = st.fixed_dictionaries({
+    "orphans": st.booleans(),
+    "lazy": st.sampled_from(["select", "selectin"]),
+})
+
+#: an index into a list of candidate objects (taken modulo its length), so
+#: that rules can pick "some parent" / "some child" from the model
+rel_picks: st.SearchStrategy[int] = st.integers(min_value=0, max_value=63)
+
+#: a few parents, each with a few children: ``[(parent_name, [child_name, ...])]``
+rel_families: st.SearchStrategy[list[tuple[str, list[str]]]] = st.lists(
+    st.tuples(item_names, st.lists(item_names, max_size=3)), max_size=3)

@@ -147,10 +147,10 @@ class NestedTransaction(Transaction):
                 "This nested transaction (SAVEPOINT) is inactive; begin a new one with "
                 "connection.begin_nested()."
             )
-        try:
-            self.connection._release_savepoint_impl(self.name)
-        finally:
-            self._close_inner()
+        # a failed RELEASE leaves the savepoint active, so that rollback() can
+        # still ROLLBACK TO it (its work must not leak into the outer transaction)
+        self.connection._release_savepoint_impl(self.name)
+        self._close_inner()
 
     def rollback(self) -> None:
         """ROLLBACK TO SAVEPOINT (then release it); a no-op if inactive."""

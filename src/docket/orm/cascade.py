@@ -9,7 +9,7 @@ SQLAlchemy does, so that children are deleted too).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from docket.orm.state import NO_VALUE, STATE_KEY, InstanceState, instance_state
@@ -42,10 +42,12 @@ def related(prop: Any, state: InstanceState, obj: Any, load: bool) -> list[Any]:
     return [value]
 
 
-def cascade_iter(state: InstanceState, obj: Any, cascade: str, load: bool = False
+def cascade_iter(state: InstanceState, obj: Any, cascade: str, load: bool = False,
+                 halt_on: Callable[[InstanceState], bool] | None = None
                  ) -> Iterator[tuple[InstanceState, Any]]:
     """Every object reachable from ``obj`` along relationships with
-    ``cascade`` (e.g. ``"save_update"``), excluding ``obj`` itself."""
+    ``cascade`` (e.g. ``"save_update"``), excluding ``obj`` itself; objects
+    for which ``halt_on`` is true are neither yielded nor walked through."""
     seen = {state}
     todo = [(state, obj)]
     while todo:
@@ -58,5 +60,7 @@ def cascade_iter(state: InstanceState, obj: Any, cascade: str, load: bool = Fals
                 if istate in seen:
                     continue
                 seen.add(istate)
+                if halt_on is not None and halt_on(istate):
+                    continue
                 yield istate, item
                 todo.append((istate, item))

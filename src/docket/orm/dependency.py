@@ -127,11 +127,16 @@ def preprocess(uow: UOWTransaction) -> None:
     # removed children nulled only if nothing gave them a new parent meanwhile
     for cstate, cobj, prop in uow.pending_nulls:
         jobs = uow.syncs.get(cstate, ())
-        if any(p is prop or p is prop._reverse for p, src in jobs if src is not None):
+        if any((p is prop or p is prop._reverse) and not uow.is_deleted(src)
+               for p, src in jobs if src is not None):
             continue
         if uow.is_deleted(cstate):
             continue
         _null(uow, prop, cstate, cobj)
+        # the object's many-to-one side may still name the old parent: reload it
+        scalar = prop if prop.direction is MANYTOONE else prop._reverse
+        if scalar is not None and not scalar.uselist:
+            uow.expire_after(cstate, [scalar.key])
 
 
 def _in_flush(uow: UOWTransaction, prop: RelationshipProperty, owner: InstanceState,
@@ -222,6 +227,9 @@ def _many_to_one(uow: UOWTransaction, prop: RelationshipProperty, state: Instanc
     tstate = _st(target)
     if not _in_flush(uow, prop, state, tstate):
         return
+    if uow.is_deleted(tstate):  # pointing at a row this flush deletes: the link goes
+        uow.pending_nulls.append((state, obj, prop))
+        return
     _sync(uow, prop, state, obj, tstate)
 
 
@@ -262,6 +270,12 @@ def _sync(uow: UOWTransaction, prop: RelationshipProperty, dest: InstanceState, 
     ``dest`` is written (or after, for post_update)."""
     if prop.post_update:
         uow.post_updates.append((dest, dobj, prop, source, False))
+        if dest.ident is None:
+            # the referenced row may not exist yet when this one is INSERTed: the
+            # link is written by the UPDATE that follows
+            d = dobj.__dict__
+            for dk in prop._dest_keys:
+                uow.populate(d, dk, None)
         return
     jobs = uow.syncs.get(dest)
     if jobs is None:
@@ -315,12 +329,20 @@ def apply_syncs(uow: UOWTransaction, state: InstanceState, obj: Any) -> None:
             uow.populate(d, dk, value)
 
 
+def _value(state: InstanceState, key: str) -> Any:
+    """``key`` of ``state``'s object, loading it if expired."""
+    obj = state()
+    d = obj.__dict__ if obj is not None else {}
+    v = d.get(key, NO_VALUE)
+    return getattr(obj, key) if v is NO_VALUE and obj is not None else (
+        None if v is NO_VALUE else v)
+
+
 def _post_update_values(prop: RelationshipProperty, source: InstanceState | None
                         ) -> list[tuple[str, Any]]:
     if source is None:
         return [(dk, None) for _sk, dk in prop._sync_keys]
-    sd = source.dict
-    return [(dk, sd.get(sk)) for sk, dk in prop._sync_keys]
+    return [(dk, _value(source, sk)) for sk, dk in prop._sync_keys]
 
 
 def run_post_saves(uow: UOWTransaction) -> None:
@@ -381,8 +403,8 @@ def _run(conn: Any, stmt: Any, params: list[dict[str, Any]], states: list[Instan
 
 def _secondary_params(prop: RelationshipProperty, owner: InstanceState, child: InstanceState,
                       cols: list[Any], named: bool = False) -> dict[str, Any]:
-    values = [owner.dict.get(k) for k in prop._secondary_owner_keys] + [
-        child.dict.get(k) for k in prop._secondary_child_keys]
+    values = [_value(owner, k) for k in prop._secondary_owner_keys] + [
+        _value(child, k) for k in prop._secondary_child_keys]
     if named:
         return {f"s_{i}": v for i, v in enumerate(values)}
     return {c.key: v for c, v in zip(cols, values)}
@@ -396,7 +418,7 @@ def _post_update(uow: UOWTransaction, state: InstanceState, obj: Any,
     mapper = state.mapper
     d = obj.__dict__
     k2c = mapper._key_to_col
-    crit = and_(*[k2c[k] == d.get(k) for k in mapper._pk_keys])
+    crit = and_(*[k2c[k] == _value(state, k) for k in mapper._pk_keys])
     stmt = dml.update(mapper.local_table).where(crit).values(
         {k2c[k].key: v for k, v in values})
     conn = uow.session._connection_for_mapper(mapper)

@@ -546,7 +546,24 @@ def load_by_pk(session: Session, mapper: Mapper, pk: Sequence[Any], *,
     row = _fetch_pk_row(session, mapper, stmt, pk)
     if row is None:
         return None
-    return _make_loader(session, mapper, keys, 0, populate_existing)(row)
+    return _pk_loader(session, mapper, keys, populate_existing)(row)
+
+
+def _pk_loader(session: Session, mapper: Mapper, keys: tuple[str, ...],
+               populate_existing: bool) -> Callable[[Sequence[Any]], Any]:
+    """The row loader of ``get()`` misses, kept on the session: valid while
+    the identity-map dict it writes to and the event listeners are the same."""
+    from docket import event as _event
+
+    cache = session._pk_loaders
+    ck = (mapper, keys, populate_existing)
+    idmap = session._identity_map._map_for(mapper)
+    found = cache.get(ck)
+    if found is not None and found[0] is idmap and found[1] == _event._version:
+        return found[2]
+    load = _make_loader(session, mapper, keys, 0, populate_existing)
+    cache[ck] = (idmap, _event._version, load)
+    return load
 
 
 def _fetch_pk_row(session: Session, mapper: Mapper, stmt: Select,

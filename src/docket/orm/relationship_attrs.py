@@ -62,6 +62,33 @@ def _detach_parent(prop: Any, parent: InstanceState, istate: InstanceState) -> N
         parents[prop] = False
 
 
+def _queue(prop: Any, state: InstanceState, item: Any, added: bool) -> None:
+    """A backref changed an unloaded collection of a persistent object:
+    remember it in the session, so that loading the collection before the
+    next flush shows the change (the database doesn't have it yet)."""
+    session = state.session
+    if session is None:
+        return
+    adds, removes = session._pending_mutations.setdefault((state, prop.key), ([], []))
+    mine, other = (adds, removes) if added else (removes, adds)
+    if any(x is item for x in other):
+        other[:] = [x for x in other if x is not item]
+    elif not any(x is item for x in mine):
+        mine.append(item)
+
+
+def _apply_queued(prop: Any, state: InstanceState, items: list[Any]) -> list[Any]:
+    """Loaded ``items`` with the changes queued by :func:`_queue`."""
+    session = state.session
+    queued = session._pending_mutations.pop((state, prop.key), None) if session else None
+    if queued is None:
+        return items
+    adds, removes = queued
+    out = [x for x in items if not any(x is r for r in removes)]
+    out += [x for x in adds if not any(x is y for y in out)]
+    return out
+
+
 class RelationshipAttributeImpl:
     """Mixed into RelationshipProperty: what happens on ``obj.<rel>``."""
 
@@ -92,7 +119,10 @@ class RelationshipAttributeImpl:
         if obj is None:
             return
         if self.uselist:
-            items = value.values() if isinstance(value, dict) else (value or ())
+            items = list(value.values() if isinstance(value, dict) else (value or ()))
+            session = state.session
+            if session is not None and session._pending_mutations:
+                items = _apply_queued(self, state, items)
             value = new_collection(self, state, items)
         obj.__dict__[self.key] = value
         committed = state.committed_state
@@ -323,7 +353,8 @@ class RelationshipAttributeImpl:
             if tstate.ident is not None:
                 if self._track_parents:
                     self._attach_parent(tstate, _state(item), item)
-                return  # not loaded: the flush writes the link; a load will see it
+                _queue(self, tstate, item, added=True)
+                return  # not loaded: queued for when it loads; the flush writes the link
             coll = self._init_collection(tstate)
         if not coll._docket_contains(item):
             coll._docket_append(item, initiator)
@@ -344,8 +375,13 @@ class RelationshipAttributeImpl:
             return
         coll = d.get(self.key, NO_VALUE)
         if coll is NO_VALUE:
+            istate = _state(item)
             if self._track_parents:
-                _detach_parent(self, tstate, _state(item))
+                _detach_parent(self, tstate, istate)
+            if self.cascade.delete_orphan:
+                self._expunge_pending_orphan(tstate, istate)
+            if tstate.ident is not None:
+                _queue(self, tstate, item, added=False)
             return
         coll._docket_remove(item, initiator)
 

@@ -11,15 +11,18 @@ Clean persistent objects live only in the weak identity map, so a session
 never keeps an unreferenced, unchanged object alive.  State transitions are
 in :mod:`docket.orm.session_state`, the transaction state machine in
 :mod:`docket.orm.transaction`.  A Session is not thread-safe: use one per
-thread or request (``scoped_session``).
+thread or request (``scoped_session``); a second thread entering while one is
+inside is refused with InvalidRequestError (see ``_exclusive``).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from functools import wraps
+from threading import get_ident
+from typing import Any, TypeVar, cast
 
 from docket import event as _event
 from docket import exc
@@ -58,6 +61,39 @@ _SCALAR_IDENTS = frozenset({int, str})
 _T = TypeVar("_T")
 _ids = itertools.count(1)
 _JOIN_MODES = ("conditional_savepoint", "create_savepoint", "rollback_only", "control_fully")
+_F = TypeVar("_F", bound=Callable[..., Any])
+_OWNER = "_owner"  # Session.__dict__ key of the exclusive-call claim (class default: None)
+
+
+def _exclusive(fn: _F) -> _F:
+    """Run a Session method that talks to the database or changes the
+    transaction as the session's only user.
+
+    Invariant: ``session.__dict__[_OWNER]`` is ``(thread ident, method name)``
+    of the outermost exclusive call in progress, absent otherwise; it is
+    claimed with one atomic ``dict.setdefault``.  A nested call on the owning
+    thread (flush inside commit, autoflush inside execute, an event calling
+    back) passes; another thread entering meanwhile is refused -- never
+    blocked, never let in to corrupt the state.  The in-memory operations
+    (add, delete, expunge, expire) only read the claim: one attribute check.
+    """
+    op = fn.__name__.strip("_").removesuffix("_impl")
+
+    @wraps(fn)
+    def guarded(self: Session, *args: Any, **kw: Any) -> Any:
+        claim = (get_ident(), op)
+        d = self.__dict__
+        owner = d.setdefault(_OWNER, claim)
+        if owner is claim:
+            try:
+                return fn(self, *args, **kw)
+            finally:
+                del d[_OWNER]
+        if owner[0] != claim[0]:
+            raise self._concurrent_use(op, owner)
+        return fn(self, *args, **kw)
+
+    return cast(_F, guarded)
 
 
 class Session:
@@ -88,6 +124,8 @@ class Session:
     """
 
     _trans_context_manager: SessionTransaction | None = None
+    #: (thread ident, method) of the exclusive call in progress (see _exclusive)
+    _owner: tuple[int, str] | None = None
 
     def __init__(self, bind: Any = None, *, autoflush: bool = True,
                  expire_on_commit: bool = True, autobegin: bool = True,
@@ -125,6 +163,11 @@ class Session:
         for key, value in (binds or {}).items():
             self._add_bind(key, value)
         self._identity_map = IdentityMap()
+        #: get() row loaders by (mapper, keys, populate_existing); see loading._pk_loader
+        self._pk_loaders: dict[Any, Any] = {}
+        #: (state, key) -> (added, removed): backref changes to unloaded collections
+        #: not flushed yet (see relationship_attrs._queue); emptied by each flush
+        self._pending_mutations: dict[Any, tuple[list[Any], list[Any]]] = {}
         self._new: dict[InstanceState, Any] = {}
         self._deleted: dict[InstanceState, Any] = {}
         self._modified: dict[InstanceState, Any] = {}
@@ -192,6 +235,20 @@ class Session:
             obj = state()
             if obj is not None:
                 listeners(self, obj)
+
+    def _check_owner(self, op: str) -> None:
+        """Raise if a thread other than this one is inside an exclusive call."""
+        owner = self._owner
+        if owner is not None and owner[0] != get_ident():
+            raise self._concurrent_use(op, owner)
+
+    def _concurrent_use(self, op: str, owner: tuple[int, str]) -> exc.InvalidRequestError:
+        return exc.InvalidRequestError(
+            f"Session {self.hash_key} is being used concurrently: thread {get_ident()} called "
+            f"{op}() while thread {owner[0]} is inside {owner[1]}(); a Session is not "
+            "thread-safe: use one Session per thread, e.g. scoped_session(sessionmaker(engine))."
+            " The refused call changed nothing."
+        )
 
     # -- binds ----------------------------------------------------------------------------
     def _add_bind(self, key: Any, bind: Any) -> None:
@@ -291,6 +348,7 @@ class Session:
             txn = SessionTransaction(self, origin)
         return txn
 
+    @_exclusive
     def begin(self, nested: bool = False) -> SessionTransaction:
         """Begin a transaction explicitly; the result is a context manager
         that commits (or rolls back on error) at the end of the block.
@@ -308,6 +366,7 @@ class Session:
             )
         return self._autobegin_t(begin=True)
 
+    @_exclusive
     def begin_nested(self) -> SessionTransaction:
         """Flush, then begin a SAVEPOINT (beginning the outer transaction if
         needed); a context manager.
@@ -321,6 +380,7 @@ class Session:
         return SessionTransaction(self, SessionTransactionOrigin.BEGIN_NESTED,
                                   self._autobegin_t(begin=True))
 
+    @_exclusive
     def commit(self) -> None:
         """Flush, then commit the outermost transaction (releasing every
         SAVEPOINT); with ``expire_on_commit`` every object is expired.
@@ -331,6 +391,7 @@ class Session:
         """
         self._autobegin_t().commit(_to_root=True)
 
+    @_exclusive
     def rollback(self) -> None:
         """Roll back the outermost transaction (and every SAVEPOINT): pending
         objects are expunged, persistent ones expired, objects deleted in the
@@ -338,6 +399,7 @@ class Session:
         if self._transaction is not None:
             self._transaction.rollback(_to_root=True)
 
+    @_exclusive
     def prepare(self) -> None:
         """First phase of a two-phase commit (``twophase=True`` sessions).
 
@@ -385,6 +447,7 @@ class Session:
         from their pools, e.g. after a lost connection)."""
         self._close_impl(invalidate=True, is_reset=False)
 
+    @_exclusive
     def _close_impl(self, invalidate: bool, is_reset: bool) -> None:
         if not is_reset and not self._close_resets_only:
             self._closed_for_good = True
@@ -403,6 +466,7 @@ class Session:
     def __exit__(self, *args: Any) -> None:
         self.close()
 
+    @_exclusive
     def connection(self, bind_arguments: dict[str, Any] | None = None,
                    execution_options: dict[str, Any] | None = None) -> Any:
         """The Connection of the current transaction for the resolved bind
@@ -436,6 +500,11 @@ class Session:
             InvalidRequestError: the object belongs to another session, was
                 deleted, or another object with its identity is already here.
         """
+        if self._owner is not None:
+            self._check_owner("add")
+        self._add_one(instance)
+
+    def _add_one(self, instance: Any) -> None:
         state = state_of(instance, "add")
         self._save_or_update(state, instance)
         mapper = state.mapper
@@ -456,18 +525,22 @@ class Session:
         from docket.orm.cascade import cascade_iter
 
         sid = self.hash_key
-        for istate, item in cascade_iter(state, obj, "save_update"):
-            if istate.flags & WAS_DELETED or (
-                    istate.session_id == sid and (istate in self._new or (
-                        istate.ident is not None
-                        and self._identity_map._contains_state(istate)))):
-                continue
+
+        def here(istate: InstanceState) -> bool:  # already in this session: stop there
+            return bool(istate.flags & WAS_DELETED) or (
+                istate.session_id == sid and (istate in self._new or (
+                    istate.ident is not None and self._identity_map._contains_state(istate))))
+
+        for istate, item in list(cascade_iter(state, obj, "save_update", halt_on=here)):
             self._save_or_update(istate, item)
 
     def add_all(self, instances: Iterable[Any]) -> None:
         """``add()`` each object."""
+        if self._owner is not None:
+            self._check_owner("add_all")
+        add = self._add_one  # (the concurrency guard is checked once, not per object)
         for obj in instances:
-            self.add(obj)
+            add(obj)
 
     def _before_attach(self, state: InstanceState) -> None:
         sid = state.session_id
@@ -538,6 +611,8 @@ class Session:
             InvalidRequestError: the object is transient or pending (never
                 persisted), was already deleted, or belongs to another session.
         """
+        if self._owner is not None:
+            self._check_owner("delete")
         state = state_of(instance, "delete")
         cascaded: list[tuple[InstanceState, Any]] = []
         if state.mapper._delete_cascades and state.ident is not None and not (
@@ -593,6 +668,8 @@ class Session:
         Raises:
             InvalidRequestError: the object is not in this session.
         """
+        if self._owner is not None:
+            self._check_owner("expunge")
         state = state_of(instance, "expunge")
         if state.session_id != self.hash_key:
             raise exc.InvalidRequestError(
@@ -617,6 +694,8 @@ class Session:
 
     def expunge_all(self) -> None:
         """Remove every object: pending ones become transient, the rest detached."""
+        if self._owner is not None:
+            self._check_owner("expunge_all")
         d = self.dispatch
         if d.pending_to_transient or d.persistent_to_detached or d.deleted_to_detached:
             pending = list(self._new)
@@ -689,6 +768,8 @@ class Session:
             InvalidRequestError: the object is not persistent in this
                 session, or an attribute name is not mapped.
         """
+        if self._owner is not None:
+            self._check_owner("expire")
         state = self._persistent_state(instance, "expire")
         if attribute_names is not None:
             attribute_names = _ss.check_attribute_names(state, attribute_names)
@@ -708,9 +789,12 @@ class Session:
 
     def expire_all(self) -> None:
         """Expire every persistent object in the session."""
+        if self._owner is not None:
+            self._check_owner("expire_all")
         for state in self._identity_map.all_states():
             self._expire_state(state)
 
+    @_exclusive
     def refresh(self, instance: Any, attribute_names: Iterable[str] | None = None,
                 with_for_update: Any = None) -> None:
         """Expire, then reload the object's attributes (all, or the named
@@ -777,6 +861,7 @@ class Session:
                 if props[k].is_relationship and k not in instance.__dict__:
                     getattr(instance, k)  # a named relationship is loaded right away
 
+    @_exclusive
     def _load_on_access(self, state: InstanceState, key: str) -> None:
         """An unloaded attribute was read: load it (with everything expired)."""
         txn = self._transaction
@@ -815,6 +900,7 @@ class Session:
         finally:
             self.autoflush = old
 
+    @_exclusive
     def flush(self, objects: Sequence[Any] | None = None) -> None:
         """Write pending changes (or only those of ``objects``) to the database
         in one ordered, batched unit of work.
@@ -843,6 +929,7 @@ class Session:
             self._flushing = False
 
     # -- querying -----------------------------------------------------------------------------
+    @_exclusive
     def execute(self, statement: Any, params: Any = None, *,
                 execution_options: Mapping[str, Any] | None = None,
                 bind_arguments: dict[str, Any] | None = None, **kw: Any) -> Any:
@@ -931,6 +1018,14 @@ class Session:
                     obj = state()
                     if obj is not None and isinstance(obj, entity):
                         return obj
+        return self._get_impl(entity, ident, options, populate_existing, with_for_update,
+                              identity_token, execution_options)
+
+    @_exclusive
+    def _get_impl(self, entity: Any, ident: Any, options: Sequence[Any] | None,
+                  populate_existing: bool, with_for_update: Any, identity_token: Any,
+                  execution_options: Mapping[str, Any] | None) -> Any:
+        """get() past its identity-map hot path (may autoflush and SELECT)."""
         mapper = entity if isinstance(entity, Mapper) else class_mapper(entity)
         pk = _ss.normalize_ident(mapper, ident)
         if pk is None:
@@ -1000,22 +1095,26 @@ class Session:
         return (self._query_cls or Query)(entities, self)
 
     # -- bulk operations (legacy API; see docs/bulk.md) ---------------------------------
+    @_exclusive
     def bulk_save_objects(self, objects: Iterable[Any], return_defaults: bool = False,
                           update_changed_only: bool = True, preserve_order: bool = True) -> None:
         """INSERT/UPDATE objects in batches without tracking them in the session."""
         bulk_persistence.bulk_save_objects(self, objects, return_defaults, update_changed_only,
                                            preserve_order)
 
+    @_exclusive
     def bulk_insert_mappings(self, mapper: Any, mappings: Iterable[dict[str, Any]],
                              return_defaults: bool = False, render_nulls: bool = False) -> None:
         """INSERT rows given as dicts of attribute values, in batches."""
         bulk_persistence.bulk_insert_mappings(self, mapper, mappings, return_defaults,
                                               render_nulls)
 
+    @_exclusive
     def bulk_update_mappings(self, mapper: Any, mappings: Iterable[dict[str, Any]]) -> None:
         """UPDATE rows by primary key from dicts of attribute values, in batches."""
         bulk_persistence.bulk_update_mappings(self, mapper, mappings)
 
+    @_exclusive
     def merge(self, instance: _T, *, load: bool = True, options: Any = None) -> _T:
         """Copy the state of ``instance`` onto the persistent object with the
         same identity (loading it, or creating a pending one) and return that.

@@ -107,6 +107,7 @@ def expunge_state(session: Session, state: InstanceState, to_transient: bool) ->
 
 def detach_all(session: Session) -> None:
     """expunge_all(): pending -> transient, persistent / deleted -> detached."""
+    session._pending_mutations.clear()
     states = session._identity_map.all_states() + list(session._new) + list(session._deleted)
     txn = session._transaction
     while txn is not None:
@@ -193,6 +194,7 @@ def expire_state(session: Session, state: InstanceState,
                 d.pop(prop.key, None)
         state.flags |= EXPIRED
         state._expired_attributes = None
+        state.parents = None  # collections reload from the database: parents unknown again
         state.committed_state = None
         state.modified = False
         session._modified.pop(state, None)

@@ -380,6 +380,7 @@ class SessionTransaction:
     def _restore_snapshot(self) -> None:
         """Undo in memory what this transaction did (see module docstring)."""
         session = self.session
+        session._pending_mutations.clear()
         to_expunge = set(self._new).union(session._new)
         dispatch = session.dispatch
         fire = bool(dispatch.pending_to_transient or dispatch.persistent_to_transient

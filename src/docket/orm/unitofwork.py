@@ -432,6 +432,7 @@ class UOWTransaction:
     def finalize(self) -> None:
         """Every statement succeeded: move objects to their new states."""
         session = self.session
+        session._pending_mutations.clear()  # the database has those links now
         txn = self.txn
         idmap = session._identity_map
         modified = session._modified
@@ -539,6 +540,7 @@ def flush(session: Session, objects: Sequence[Any] | None = None) -> None:
         if state.ident is None or state in deleted or state.session_id != sid:
             continue
         if state.flags & DELETED:
+            uow.clean.append(state)  # its row is gone: nothing to write, forget the change
             continue
         if state.committed_state:
             uow.register_update(state, obj)
