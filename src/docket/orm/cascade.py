@@ -10,11 +10,14 @@ SQLAlchemy does, so that children are deleted too).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from docket.orm.state import NO_VALUE, STATE_KEY, InstanceState, instance_state
+from docket.orm.state import NO_VALUE, STATE_KEY, WAS_DELETED, InstanceState, instance_state
 
-__all__ = ["cascade_iter", "related"]
+if TYPE_CHECKING:
+    from docket.orm.session import Session
+
+__all__ = ["cascade_iter", "expire_related", "merge_related", "related", "save_children"]
 
 
 def related(prop: Any, state: InstanceState, obj: Any, load: bool) -> list[Any]:
@@ -64,3 +67,47 @@ def cascade_iter(state: InstanceState, obj: Any, cascade: str, load: bool = Fals
                     continue
                 yield istate, item
                 todo.append((istate, item))
+
+
+# -- the session's cascades (bound as private Session methods' bodies) ---------------
+
+
+def save_children(session: Session, state: InstanceState, obj: Any) -> None:
+    """save-update cascade of ``add()``: related objects join the session;
+    the walk stops at objects already in it (as SQLAlchemy's does)."""
+    sid = session.hash_key
+
+    def here(istate: InstanceState) -> bool:
+        return bool(istate.flags & WAS_DELETED) or (
+            istate.session_id == sid and (istate in session._new or (
+                istate.ident is not None and session._identity_map._contains_state(istate))))
+
+    for istate, item in list(cascade_iter(state, obj, "save_update", halt_on=here)):
+        session._save_or_update(istate, item)
+
+
+def expire_related(session: Session, state: InstanceState, obj: Any) -> None:
+    """refresh-expire cascade: loaded related objects of this session are expired."""
+    sid = session.hash_key
+    for istate, _item in list(cascade_iter(state, obj, "refresh_expire")):
+        if istate.session_id == sid and istate.ident is not None:
+            session._expire_state(istate)
+
+
+def merge_related(session: Session, state: InstanceState, instance: Any, target: Any,
+                  load: bool, memo: dict[InstanceState, Any]) -> None:
+    """merge cascade: the loaded related objects of ``instance`` are merged
+    and set on ``target`` (as changes with ``load``, as loaded values without)."""
+    tstate = target.__dict__[STATE_KEY]
+    for prop in state.mapper._rel_props:
+        if not prop.cascade.merge or prop.lazy in ("write_only", "dynamic"):
+            continue
+        if prop.key not in instance.__dict__:
+            continue
+        items = [session._merge(i.__dict__.get(STATE_KEY) or instance_state(i), i, load, memo)
+                 for i in related(prop, state, instance, False)]
+        value: Any = items if prop.uselist else (items[0] if items else None)
+        if load:
+            setattr(target, prop.key, value)
+        else:
+            prop._set_committed(tstate, value)

@@ -18,11 +18,10 @@ inside is refused with InvalidRequestError (see ``_exclusive``).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import wraps
 from threading import get_ident
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from docket import event as _event
 from docket import exc
@@ -33,6 +32,7 @@ from docket.orm.events import ORMExecuteState, SessionEvents
 from docket.orm.identity import IdentityMap
 from docket.orm.mapper import Mapper, class_mapper
 from docket.orm.query import Query
+from docket.orm.session_guard import concurrent_use, exclusive
 from docket.orm.session_state import (
     close_all_sessions,
     make_transient,
@@ -45,7 +45,6 @@ from docket.orm.state import (
     DELETED,
     EXPIRED,
     NO_VALUE,
-    STATE_KEY,
     WAS_DELETED,
     InstanceState,
     _sessions,
@@ -61,39 +60,6 @@ _SCALAR_IDENTS = frozenset({int, str})
 _T = TypeVar("_T")
 _ids = itertools.count(1)
 _JOIN_MODES = ("conditional_savepoint", "create_savepoint", "rollback_only", "control_fully")
-_F = TypeVar("_F", bound=Callable[..., Any])
-_OWNER = "_owner"  # Session.__dict__ key of the exclusive-call claim (class default: None)
-
-
-def _exclusive(fn: _F) -> _F:
-    """Run a Session method that talks to the database or changes the
-    transaction as the session's only user.
-
-    Invariant: ``session.__dict__[_OWNER]`` is ``(thread ident, method name)``
-    of the outermost exclusive call in progress, absent otherwise; it is
-    claimed with one atomic ``dict.setdefault``.  A nested call on the owning
-    thread (flush inside commit, autoflush inside execute, an event calling
-    back) passes; another thread entering meanwhile is refused -- never
-    blocked, never let in to corrupt the state.  The in-memory operations
-    (add, delete, expunge, expire) only read the claim: one attribute check.
-    """
-    op = fn.__name__.strip("_").removesuffix("_impl")
-
-    @wraps(fn)
-    def guarded(self: Session, *args: Any, **kw: Any) -> Any:
-        claim = (get_ident(), op)
-        d = self.__dict__
-        owner = d.setdefault(_OWNER, claim)
-        if owner is claim:
-            try:
-                return fn(self, *args, **kw)
-            finally:
-                del d[_OWNER]
-        if owner[0] != claim[0]:
-            raise self._concurrent_use(op, owner)
-        return fn(self, *args, **kw)
-
-    return cast(_F, guarded)
 
 
 class Session:
@@ -191,6 +157,8 @@ class Session:
     _mark_deleted = _ss.mark_deleted
     _commit_flushed = _ss.commit_flushed
     _persistent_state = _ss.persistent_state
+    _save_or_update = _ss.save_or_update
+    _delete_state = _ss.delete_state
 
     # -- event hooks: each is one truth test when nothing listens ----------------------
     def _dispatch_after_transaction_create(self, txn: SessionTransaction) -> None:
@@ -240,15 +208,7 @@ class Session:
         """Raise if a thread other than this one is inside an exclusive call."""
         owner = self._owner
         if owner is not None and owner[0] != get_ident():
-            raise self._concurrent_use(op, owner)
-
-    def _concurrent_use(self, op: str, owner: tuple[int, str]) -> exc.InvalidRequestError:
-        return exc.InvalidRequestError(
-            f"Session {self.hash_key} is being used concurrently: thread {get_ident()} called "
-            f"{op}() while thread {owner[0]} is inside {owner[1]}(); a Session is not "
-            "thread-safe: use one Session per thread, e.g. scoped_session(sessionmaker(engine))."
-            " The refused call changed nothing."
-        )
+            raise concurrent_use(self, op, owner)
 
     # -- binds ----------------------------------------------------------------------------
     def _add_bind(self, key: Any, bind: Any) -> None:
@@ -348,7 +308,7 @@ class Session:
             txn = SessionTransaction(self, origin)
         return txn
 
-    @_exclusive
+    @exclusive
     def begin(self, nested: bool = False) -> SessionTransaction:
         """Begin a transaction explicitly; the result is a context manager
         that commits (or rolls back on error) at the end of the block.
@@ -366,7 +326,7 @@ class Session:
             )
         return self._autobegin_t(begin=True)
 
-    @_exclusive
+    @exclusive
     def begin_nested(self) -> SessionTransaction:
         """Flush, then begin a SAVEPOINT (beginning the outer transaction if
         needed); a context manager.
@@ -380,7 +340,7 @@ class Session:
         return SessionTransaction(self, SessionTransactionOrigin.BEGIN_NESTED,
                                   self._autobegin_t(begin=True))
 
-    @_exclusive
+    @exclusive
     def commit(self) -> None:
         """Flush, then commit the outermost transaction (releasing every
         SAVEPOINT); with ``expire_on_commit`` every object is expired.
@@ -391,7 +351,7 @@ class Session:
         """
         self._autobegin_t().commit(_to_root=True)
 
-    @_exclusive
+    @exclusive
     def rollback(self) -> None:
         """Roll back the outermost transaction (and every SAVEPOINT): pending
         objects are expunged, persistent ones expired, objects deleted in the
@@ -399,7 +359,7 @@ class Session:
         if self._transaction is not None:
             self._transaction.rollback(_to_root=True)
 
-    @_exclusive
+    @exclusive
     def prepare(self) -> None:
         """First phase of a two-phase commit (``twophase=True`` sessions).
 
@@ -447,7 +407,7 @@ class Session:
         from their pools, e.g. after a lost connection)."""
         self._close_impl(invalidate=True, is_reset=False)
 
-    @_exclusive
+    @exclusive
     def _close_impl(self, invalidate: bool, is_reset: bool) -> None:
         if not is_reset and not self._close_resets_only:
             self._closed_for_good = True
@@ -466,7 +426,7 @@ class Session:
     def __exit__(self, *args: Any) -> None:
         self.close()
 
-    @_exclusive
+    @exclusive
     def connection(self, bind_arguments: dict[str, Any] | None = None,
                    execution_options: dict[str, Any] | None = None) -> Any:
         """The Connection of the current transaction for the resolved bind
@@ -522,17 +482,9 @@ class Session:
             self._cascade_children(state, obj)
 
     def _cascade_children(self, state: InstanceState, obj: Any) -> None:
-        from docket.orm.cascade import cascade_iter
+        from docket.orm.cascade import save_children
 
-        sid = self.hash_key
-
-        def here(istate: InstanceState) -> bool:  # already in this session: stop there
-            return bool(istate.flags & WAS_DELETED) or (
-                istate.session_id == sid and (istate in self._new or (
-                    istate.ident is not None and self._identity_map._contains_state(istate))))
-
-        for istate, item in list(cascade_iter(state, obj, "save_update", halt_on=here)):
-            self._save_or_update(istate, item)
+        save_children(self, state, obj)
 
     def add_all(self, instances: Iterable[Any]) -> None:
         """``add()`` each object."""
@@ -551,57 +503,6 @@ class Session:
                 "session.merge(obj) to copy its state into this one."
             )
         self._autobegin_t()
-
-    def _save_or_update(self, state: InstanceState, obj: Any) -> None:
-        dispatch = (self._attach_ev if self._attach_seen == _event._version
-                    else self._attach_events())
-        if state.ident is None:
-            self._before_attach(state)
-            if state not in self._new:
-                if dispatch is not None:
-                    self._add_pending_with_events(state, obj, dispatch)
-                    return
-                state.flags &= ~WAS_DELETED  # a transient object starts a new life
-                state.session_id = self.hash_key
-                self._new[state] = obj
-                if state.modified:
-                    self._modified[state] = obj
-            return
-        if state.flags & WAS_DELETED:
-            raise exc.InvalidRequestError(
-                f"Instance {state_str(state)} has been deleted; use make_transient() to "
-                "send it back to the transient state and INSERT it as a new row."
-            )
-        self._before_attach(state)
-        self._deleted.pop(state, None)
-        if state.session_id == self.hash_key and self._identity_map._contains_state(state):
-            return
-        if dispatch is not None and dispatch.before_attach:
-            dispatch.before_attach(self, obj)
-        self._identity_map._add(state)
-        state.session_id = self.hash_key
-        if state.modified:
-            self._modified[state] = obj
-        if dispatch is not None:
-            if dispatch.detached_to_persistent:
-                dispatch.detached_to_persistent(self, obj)
-            if dispatch.after_attach:
-                dispatch.after_attach(self, obj)
-
-    def _add_pending_with_events(self, state: InstanceState, obj: Any,
-                                 dispatch: Dispatch) -> None:
-        attaching = state.session_id != self.hash_key
-        if attaching and dispatch.before_attach:
-            dispatch.before_attach(self, obj)
-        state.flags &= ~WAS_DELETED
-        state.session_id = self.hash_key
-        self._new[state] = obj
-        if state.modified:
-            self._modified[state] = obj
-        if dispatch.transient_to_pending:
-            dispatch.transient_to_pending(self, obj)
-        if attaching and dispatch.after_attach:
-            dispatch.after_attach(self, obj)
 
     def delete(self, instance: Any) -> None:
         """Mark a persistent (or detached) object for deletion at the next flush.
@@ -629,37 +530,6 @@ class Session:
                     self._expunge_state(istate, to_transient=False)
                 continue
             self._delete_state(istate, item, head=False)
-
-    def _delete_state(self, state: InstanceState, instance: Any, head: bool) -> None:
-        if state.ident is None:
-            raise exc.InvalidRequestError(
-                f"Instance {state_str(state)} is not persisted; only an object loaded from or "
-                "flushed to the database can be deleted (use expunge() to discard a "
-                "pending one)."
-            )
-        if state.flags & DELETED and state.session_id == self.hash_key:
-            return  # its DELETE was already flushed
-        if state in self._deleted:
-            return
-        if state.flags & WAS_DELETED:
-            if not head:
-                return
-            raise exc.InvalidRequestError(
-                f"Instance {state_str(state)} has already been deleted by a flush; there is "
-                "nothing left to delete (make_transient() it to INSERT it again)."
-            )
-        self._before_attach(state)
-        if state.session_id != self.hash_key or not self._identity_map._contains_state(state):
-            dispatch = self.dispatch
-            if dispatch.before_attach:
-                dispatch.before_attach(self, instance)
-            self._identity_map._add(state)
-            state.session_id = self.hash_key
-            if dispatch.detached_to_persistent:
-                dispatch.detached_to_persistent(self, instance)
-            if dispatch.after_attach:
-                dispatch.after_attach(self, instance)
-        self._deleted[state] = instance
 
     def expunge(self, instance: Any) -> None:
         """Remove an object from the session (pending -> transient,
@@ -778,14 +648,10 @@ class Session:
 
     def _cascade_expire(self, state: InstanceState, instance: Any) -> None:
         """refresh-expire cascade: loaded related objects are expired too."""
-        if not state.mapper._other_cascades:
-            return
-        from docket.orm.cascade import cascade_iter
+        if state.mapper._other_cascades:
+            from docket.orm.cascade import expire_related
 
-        sid = self.hash_key
-        for istate, _item in list(cascade_iter(state, instance, "refresh_expire")):
-            if istate.session_id == sid and istate.ident is not None:
-                self._expire_state(istate)
+            expire_related(self, state, instance)
 
     def expire_all(self) -> None:
         """Expire every persistent object in the session."""
@@ -794,7 +660,7 @@ class Session:
         for state in self._identity_map.all_states():
             self._expire_state(state)
 
-    @_exclusive
+    @exclusive
     def refresh(self, instance: Any, attribute_names: Iterable[str] | None = None,
                 with_for_update: Any = None) -> None:
         """Expire, then reload the object's attributes (all, or the named
@@ -808,60 +674,10 @@ class Session:
             InvalidRequestError: the object is not persistent in this session.
             ObjectDeletedError: its row no longer exists.
         """
-        state = self._persistent_state(instance, "refresh")
-        if with_for_update == {}:
-            raise exc.ArgumentError(
-                "with_for_update should be True or a dict of options; an empty dict is "
-                "ambiguous."
-            )
-        mapper = state.mapper
-        if attribute_names is None:
-            self._cascade_expire(state, instance)
-            self._expire_state(state)
-            keys = list(mapper._eager_column_keys)
-        else:
-            keys = _ss.check_attribute_names(state, attribute_names)
-            self._expire_state(state, keys)
-        self._autoflush()
-        col_keys = [k for k in keys if k in mapper._key_to_col]
-        if attribute_names is None and (mapper._eager_candidates or mapper._joined_rels):
-            # a whole-object refresh re-runs the eager loaders: a full ORM SELECT
-            stmt = Select(mapper.class_).where(*[
-                col == value for col, value in zip(mapper.primary_key, state.identity or ())])
-            if with_for_update:
-                stmt = stmt.with_for_update(
-                    **(with_for_update if isinstance(with_for_update, dict) else {}))
-            found = self.execute(stmt, execution_options={"populate_existing": True}
-                                 ).scalars().unique(id).one_or_none()
-            if found is None:
-                raise exc.ObjectDeletedError(
-                    f"Could not refresh instance {state_str(state)}: it has been deleted, or "
-                    "its row is otherwise not present; expunge() it or rollback()."
-                )
-            col_keys = []
-        if col_keys:
-            try:
-                if with_for_update:
-                    found = loading.load_by_pk(self, mapper, state.identity or (), keys=col_keys,
-                                               populate_existing=True,
-                                               with_for_update=with_for_update)
-                    if found is None:
-                        raise exc.ObjectDeletedError(state_str(state))
-                else:
-                    loading.load_attributes(self, state, col_keys)
-            except exc.ObjectDeletedError:
-                raise exc.ObjectDeletedError(
-                    f"Could not refresh instance {state_str(state)}: it has been deleted, or "
-                    "its row is otherwise not present; expunge() it or rollback()."
-                ) from None
-        _ss.clear_expired(state, keys)
-        if attribute_names is not None:
-            props = mapper._props
-            for k in keys:
-                if props[k].is_relationship and k not in instance.__dict__:
-                    getattr(instance, k)  # a named relationship is loaded right away
+        _ss.refresh_state(self, self._persistent_state(instance, "refresh"), instance,
+                          attribute_names, with_for_update)
 
-    @_exclusive
+    @exclusive
     def _load_on_access(self, state: InstanceState, key: str) -> None:
         """An unloaded attribute was read: load it (with everything expired)."""
         txn = self._transaction
@@ -900,7 +716,7 @@ class Session:
         finally:
             self.autoflush = old
 
-    @_exclusive
+    @exclusive
     def flush(self, objects: Sequence[Any] | None = None) -> None:
         """Write pending changes (or only those of ``objects``) to the database
         in one ordered, batched unit of work.
@@ -929,7 +745,7 @@ class Session:
             self._flushing = False
 
     # -- querying -----------------------------------------------------------------------------
-    @_exclusive
+    @exclusive
     def execute(self, statement: Any, params: Any = None, *,
                 execution_options: Mapping[str, Any] | None = None,
                 bind_arguments: dict[str, Any] | None = None, **kw: Any) -> Any:
@@ -1021,7 +837,7 @@ class Session:
         return self._get_impl(entity, ident, options, populate_existing, with_for_update,
                               identity_token, execution_options)
 
-    @_exclusive
+    @exclusive
     def _get_impl(self, entity: Any, ident: Any, options: Sequence[Any] | None,
                   populate_existing: bool, with_for_update: Any, identity_token: Any,
                   execution_options: Mapping[str, Any] | None) -> Any:
@@ -1095,26 +911,26 @@ class Session:
         return (self._query_cls or Query)(entities, self)
 
     # -- bulk operations (legacy API; see docs/bulk.md) ---------------------------------
-    @_exclusive
+    @exclusive
     def bulk_save_objects(self, objects: Iterable[Any], return_defaults: bool = False,
                           update_changed_only: bool = True, preserve_order: bool = True) -> None:
         """INSERT/UPDATE objects in batches without tracking them in the session."""
         bulk_persistence.bulk_save_objects(self, objects, return_defaults, update_changed_only,
                                            preserve_order)
 
-    @_exclusive
+    @exclusive
     def bulk_insert_mappings(self, mapper: Any, mappings: Iterable[dict[str, Any]],
                              return_defaults: bool = False, render_nulls: bool = False) -> None:
         """INSERT rows given as dicts of attribute values, in batches."""
         bulk_persistence.bulk_insert_mappings(self, mapper, mappings, return_defaults,
                                               render_nulls)
 
-    @_exclusive
+    @exclusive
     def bulk_update_mappings(self, mapper: Any, mappings: Iterable[dict[str, Any]]) -> None:
         """UPDATE rows by primary key from dicts of attribute values, in batches."""
         bulk_persistence.bulk_update_mappings(self, mapper, mappings)
 
-    @_exclusive
+    @exclusive
     def merge(self, instance: _T, *, load: bool = True, options: Any = None) -> _T:
         """Copy the state of ``instance`` onto the persistent object with the
         same identity (loading it, or creating a pending one) and return that.
@@ -1137,24 +953,10 @@ class Session:
             return found
         target = _ss.merge_state(self, state, instance, load)
         memo[state] = target
-        if target is instance or not state.mapper._other_cascades:
-            return target
-        from docket.orm.cascade import related
+        if target is not instance and state.mapper._other_cascades:
+            from docket.orm.cascade import merge_related
 
-        tstate = target.__dict__[STATE_KEY]
-        for prop in state.mapper._rel_props:
-            if not prop.cascade.merge or prop.lazy in ("write_only", "dynamic"):
-                continue
-            if prop.key not in instance.__dict__:
-                continue
-            items = [self._merge(i.__dict__[STATE_KEY] if STATE_KEY in i.__dict__
-                                 else state_of(i, "merge"), i, load, memo)
-                     for i in related(prop, state, instance, False)]
-            value: Any = items if prop.uselist else (items[0] if items else None)
-            if load:
-                setattr(target, prop.key, value)
-            else:
-                prop._set_committed(tstate, value)
+            merge_related(self, state, instance, target, load, memo)
         return target
 
     def enable_relationship_loading(self, obj: Any) -> None:

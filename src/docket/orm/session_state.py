@@ -22,6 +22,7 @@ import reprlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from docket import event as _event
 from docket import exc
 from docket.orm.state import (
     DELETED,
@@ -34,6 +35,7 @@ from docket.orm.state import (
 )
 
 if TYPE_CHECKING:
+    from docket.event import Dispatch
     from docket.orm.mapper import Mapper
     from docket.orm.session import Session
 
@@ -336,6 +338,168 @@ def merge_state(session: Session, state: InstanceState, instance: Any, load: boo
             else:
                 tdict[k] = d[k]  # stamped as loaded, no history
     return target
+
+
+def save_or_update(session: Session, state: InstanceState, obj: Any) -> None:
+    """``add()`` of one object: transient -> pending, detached -> persistent
+    (with the attach/transition events), un-marking a pending delete.
+
+    Raises:
+        InvalidRequestError: the object was deleted, or belongs to another session.
+    """
+    dispatch = (session._attach_ev if session._attach_seen == _event._version
+                else session._attach_events())
+    if state.ident is None:
+        session._before_attach(state)
+        if state not in session._new:
+            if dispatch is not None:
+                add_pending_with_events(session, state, obj, dispatch)
+                return
+            state.flags &= ~WAS_DELETED  # a transient object starts a new life
+            state.session_id = session.hash_key
+            session._new[state] = obj
+            if state.modified:
+                session._modified[state] = obj
+        return
+    if state.flags & WAS_DELETED:
+        raise exc.InvalidRequestError(
+            f"Instance {state_str(state)} has been deleted; use make_transient() to "
+            "send it back to the transient state and INSERT it as a new row."
+        )
+    session._before_attach(state)
+    session._deleted.pop(state, None)
+    if state.session_id == session.hash_key and session._identity_map._contains_state(state):
+        return
+    if dispatch is not None and dispatch.before_attach:
+        dispatch.before_attach(session, obj)
+    session._identity_map._add(state)
+    state.session_id = session.hash_key
+    if state.modified:
+        session._modified[state] = obj
+    if dispatch is not None:
+        if dispatch.detached_to_persistent:
+            dispatch.detached_to_persistent(session, obj)
+        if dispatch.after_attach:
+            dispatch.after_attach(session, obj)
+
+
+def add_pending_with_events(session: Session, state: InstanceState, obj: Any,
+                            dispatch: Dispatch) -> None:
+    """transient -> pending, firing the session's attach/transition events."""
+    attaching = state.session_id != session.hash_key
+    if attaching and dispatch.before_attach:
+        dispatch.before_attach(session, obj)
+    state.flags &= ~WAS_DELETED
+    state.session_id = session.hash_key
+    session._new[state] = obj
+    if state.modified:
+        session._modified[state] = obj
+    if dispatch.transient_to_pending:
+        dispatch.transient_to_pending(session, obj)
+    if attaching and dispatch.after_attach:
+        dispatch.after_attach(session, obj)
+
+
+def delete_state(session: Session, state: InstanceState, instance: Any, head: bool) -> None:
+    """Mark one object for deletion (``head``: the object delete() was given;
+    objects reached by the delete cascade are skipped when already deleted).
+
+    Raises:
+        InvalidRequestError: the object was never persisted, or was deleted.
+    """
+    if state.ident is None:
+        raise exc.InvalidRequestError(
+            f"Instance {state_str(state)} is not persisted; only an object loaded from or "
+            "flushed to the database can be deleted (use expunge() to discard a "
+            "pending one)."
+        )
+    if state.flags & DELETED and state.session_id == session.hash_key:
+        return  # its DELETE was already flushed
+    if state in session._deleted:
+        return
+    if state.flags & WAS_DELETED:
+        if not head:
+            return
+        raise exc.InvalidRequestError(
+            f"Instance {state_str(state)} has already been deleted by a flush; there is "
+            "nothing left to delete (make_transient() it to INSERT it again)."
+        )
+    session._before_attach(state)
+    if state.session_id != session.hash_key or not session._identity_map._contains_state(state):
+        dispatch = session.dispatch
+        if dispatch.before_attach:
+            dispatch.before_attach(session, instance)
+        session._identity_map._add(state)
+        state.session_id = session.hash_key
+        if dispatch.detached_to_persistent:
+            dispatch.detached_to_persistent(session, instance)
+        if dispatch.after_attach:
+            dispatch.after_attach(session, instance)
+    session._deleted[state] = instance
+
+
+def refresh_state(session: Session, state: InstanceState, instance: Any,
+                  attribute_names: Iterable[str] | None, with_for_update: Any) -> None:
+    """``session.refresh()``: expire, then reload now (see Session.refresh).
+
+    Raises:
+        ArgumentError: ``with_for_update`` is an empty dict.
+        ObjectDeletedError: the row no longer exists.
+    """
+    from docket.orm import loading
+    from docket.sql.selectable import Select
+
+    if with_for_update == {}:
+        raise exc.ArgumentError(
+            "with_for_update should be True or a dict of options; an empty dict is "
+            "ambiguous."
+        )
+    mapper = state.mapper
+    if attribute_names is None:
+        session._cascade_expire(state, instance)
+        session._expire_state(state)
+        keys = list(mapper._eager_column_keys)
+    else:
+        keys = check_attribute_names(state, attribute_names)
+        session._expire_state(state, keys)
+    session._autoflush()
+    col_keys = [k for k in keys if k in mapper._key_to_col]
+    if attribute_names is None and (mapper._eager_candidates or mapper._joined_rels):
+        # a whole-object refresh re-runs the eager loaders: a full ORM SELECT
+        stmt = Select(mapper.class_).where(*[
+            col == value for col, value in zip(mapper.primary_key, state.identity or ())])
+        if with_for_update:
+            stmt = stmt.with_for_update(
+                **(with_for_update if isinstance(with_for_update, dict) else {}))
+        found = session.execute(stmt, execution_options={"populate_existing": True}
+                             ).scalars().unique(id).one_or_none()
+        if found is None:
+            raise exc.ObjectDeletedError(
+                f"Could not refresh instance {state_str(state)}: it has been deleted, or "
+                "its row is otherwise not present; expunge() it or rollback()."
+            )
+        col_keys = []
+    if col_keys:
+        try:
+            if with_for_update:
+                found = loading.load_by_pk(session, mapper, state.identity or (), keys=col_keys,
+                                           populate_existing=True,
+                                           with_for_update=with_for_update)
+                if found is None:
+                    raise exc.ObjectDeletedError(state_str(state))
+            else:
+                loading.load_attributes(session, state, col_keys)
+        except exc.ObjectDeletedError:
+            raise exc.ObjectDeletedError(
+                f"Could not refresh instance {state_str(state)}: it has been deleted, or "
+                "its row is otherwise not present; expunge() it or rollback()."
+            ) from None
+    clear_expired(state, keys)
+    if attribute_names is not None:
+        props = mapper._props
+        for k in keys:
+            if props[k].is_relationship and k not in instance.__dict__:
+                getattr(instance, k)  # a named relationship is loaded right away
 
 
 # -- arguments ----------------------------------------------------------------------------
