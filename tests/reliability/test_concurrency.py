@@ -382,17 +382,22 @@ def test_two_threads_hammering_one_session(notes_engine: Any, backend: Any) -> N
         except dexc.InvalidRequestError as err:
             if _CONCURRENT not in str(err):
                 unexpected.append(err)
+                done.set()  # fail fast instead of retrying forever
+                return True
             with lock:
                 refused[kind] += 1
             return False
         except BaseException as err:
             unexpected.append(err)
-            return False
+            done.set()
+            return True
         return True
 
     def flusher() -> None:
         try:
             for n in range(batches):
+                if unexpected:
+                    return
                 objs = [Note(text=f"a{n}-{i}") for i in range(batch)]
                 while not guarded("A add_all", lambda objs=objs: session.add_all(objs)):
                     time.sleep(0.001)

@@ -450,6 +450,7 @@ class Session:
         return txn._connection_for_bind(self.get_bind(mapper))
 
     # -- object states ---------------------------------------------------------------------
+    @exclusive
     def add(self, instance: Any, _warn: bool = True) -> None:
         """Place an object in the session: transient -> pending (INSERTed at the
         next flush); a detached object becomes persistent again; a persistent
@@ -460,8 +461,6 @@ class Session:
             InvalidRequestError: the object belongs to another session, was
                 deleted, or another object with its identity is already here.
         """
-        if self._owner is not None:
-            self._check_owner("add")
         self._add_one(instance)
 
     def _add_one(self, instance: Any) -> None:
@@ -486,11 +485,10 @@ class Session:
 
         save_children(self, state, obj)
 
+    @exclusive
     def add_all(self, instances: Iterable[Any]) -> None:
         """``add()`` each object."""
-        if self._owner is not None:
-            self._check_owner("add_all")
-        add = self._add_one  # (the concurrency guard is checked once, not per object)
+        add = self._add_one  # (the session is claimed once for the batch, not per object)
         for obj in instances:
             add(obj)
 

@@ -3,7 +3,7 @@
 A Session is not thread-safe.  Its methods that talk to the database or
 change the transaction are wrapped by :func:`exclusive`, which claims the
 session for the calling thread for the duration of the call; the in-memory
-operations (add, delete, expunge, expire) only check the claim.  A second
+operations (delete, expunge, expire) only check the claim; add and add_all claim it.  A second
 thread is refused with a clear error, never blocked and never let in.
 """
 
@@ -32,7 +32,7 @@ def exclusive(fn: F) -> F:
     thread (flush inside commit, autoflush inside execute, an event calling
     back) passes; another thread entering meanwhile is refused -- never
     blocked, never let in to corrupt the state.  The in-memory operations
-    (add, delete, expunge, expire) only read the claim: one attribute check.
+    (delete, expunge, expire) only read the claim: one attribute check.
     """
     op = fn.__name__.strip("_").removesuffix("_impl")
 
