@@ -24,7 +24,7 @@ def related(prop: Any, state: InstanceState, obj: Any, load: bool) -> list[Any]:
     """The objects ``prop`` relates ``obj`` to: loaded ones, pending ones of a
     write-only collection, and (with ``load``) loaded from the database."""
     d = obj.__dict__
-    if prop.lazy in ("write_only", "dynamic"):
+    if prop._dynamic:
         committed = state.committed_state
         pending = committed.get(prop.key) if committed else None
         items = list(getattr(pending, "added", ()))
@@ -100,7 +100,7 @@ def merge_related(session: Session, state: InstanceState, instance: Any, target:
     and set on ``target`` (as changes with ``load``, as loaded values without)."""
     tstate = target.__dict__[STATE_KEY]
     for prop in state.mapper._rel_props:
-        if not prop.cascade.merge or prop.lazy in ("write_only", "dynamic"):
+        if not prop.cascade.merge or prop._dynamic:
             continue
         if prop.key not in instance.__dict__:
             continue

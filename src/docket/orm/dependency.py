@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from docket import exc
 from docket.orm.persistence import state_str
 from docket.orm.relationships import MANYTOONE, ONETOMANY
-from docket.orm.state import DELETED, NO_VALUE, STATE_KEY, InstanceState
+from docket.orm.state import NO_VALUE, STATE_KEY, InstanceState
 
 if TYPE_CHECKING:
     from docket.orm.relationships import RelationshipProperty
@@ -59,24 +59,22 @@ def _members(prop: RelationshipProperty, state: InstanceState, obj: Any, load: b
     value plus items removed since), loading it if ``load``."""
     d = obj.__dict__
     current = d.get(prop.key, NO_VALUE)
-    if current is NO_VALUE and load and state.session is not None and prop.lazy not in (
-            "write_only", "dynamic"):
+    if current is NO_VALUE and load and state.session is not None and not prop._dynamic:
         current = getattr(obj, prop.key)
     out: list[Any] = []
-    if current is not NO_VALUE and current is not None and prop.lazy not in (
-            "write_only", "dynamic"):
+    if current is not NO_VALUE and current is not None and not prop._dynamic:
         out = current._docket_values() if prop.uselist else [current]
     committed = state.committed_state
     if committed and prop.key in committed:
         old = committed[prop.key]
-        if prop.lazy in ("write_only", "dynamic"):
+        if prop._dynamic:
             old = list(getattr(old, "removed", ()))
         elif not prop.uselist:
             old = [] if old is NO_VALUE or old is None else [old]
         elif old is NO_VALUE:
             old = []
         out += [x for x in old if not any(x is y for y in out)]
-    if prop.lazy in ("write_only", "dynamic") and load and state.session is not None:
+    if prop._dynamic and load and state.session is not None:
         from docket.orm.dynamic import load_all
 
         out += [x for x in load_all(prop, state, obj) if not any(x is y for y in out)]
@@ -243,8 +241,7 @@ def _many_to_many(uow: UOWTransaction, prop: RelationshipProperty, state: Instan
         return
     hist = _history(prop, state, obj)
     if hist is None:
-        if state.ident is None and prop.key in obj.__dict__ and prop.lazy not in (
-                "write_only", "dynamic"):
+        if state.ident is None and prop.key in obj.__dict__ and not prop._dynamic:
             hist = (obj.__dict__[prop.key]._docket_values(), [])
         else:
             return
@@ -257,11 +254,6 @@ def _many_to_many(uow: UOWTransaction, prop: RelationshipProperty, state: Instan
         cstate = _st(child)
         if cstate.ident is not None and state.ident is not None:
             uow.secondary_row(prop, state, cstate, insert=False)
-
-
-def _dest(prop: RelationshipProperty, owner: InstanceState, other: InstanceState
-          ) -> InstanceState:
-    return other if prop.direction is ONETOMANY else owner
 
 
 def _sync(uow: UOWTransaction, prop: RelationshipProperty, dest: InstanceState, dobj: Any,
@@ -426,6 +418,3 @@ def _post_update(uow: UOWTransaction, state: InstanceState, obj: Any,
     for k, v in values:
         uow.populate(d, k, v)
 
-
-def is_deleted_flag(state: InstanceState) -> bool:
-    return bool(state.flags & DELETED)

@@ -297,10 +297,6 @@ class Mapper:
         self._delete_cascades = any(p.cascade.delete for p in rels)
         self._other_cascades = bool(rels)
 
-    def _cascading(self, name: str) -> tuple[Any, ...]:
-        """Relationships with cascade ``name`` (e.g. "save_update")."""
-        return tuple(p for p in self._rel_props if getattr(p.cascade, name))
-
     def _is_orphan(self, state: InstanceState) -> bool:
         """True when ``state`` lacks a parent through one of the delete-orphan
         relationships pointing at this mapper (SQLAlchemy's non-legacy rule).

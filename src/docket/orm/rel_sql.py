@@ -64,22 +64,6 @@ def _target_sel(prop: RelationshipProperty, of_type: Any) -> Any:
     return insp.selectable if insp is not None else prop.mapper.local_table
 
 
-def _adapt_target(prop: RelationshipProperty, expr: Any, sel: Any) -> Any:
-    """``expr`` with the target table's remote columns read from alias ``sel``."""
-    table = prop.mapper.local_table
-    if sel is table:
-        return expr
-    self_ref = prop.parent.local_table is table
-
-    def swap(node: Any) -> Any:
-        if isinstance(node, Column) and node.table is table and (
-                not self_ref or node in prop.remote_side or prop.secondary is not None):
-            return sel.corresponding_column(node)
-        return None
-
-    return visitors.replace(expr, swap)
-
-
 def _all_to(expr: Any, table: Any, sel: Any) -> Any:
     """``expr`` with every column of ``table`` read from ``sel``."""
     def swap(node: Any) -> Any:

@@ -138,7 +138,7 @@ class RelationshipAttributeImpl:
         obj = state()
         d = obj.__dict__ if obj is not None else {}
         committed = state.committed_state
-        if self.lazy in ("write_only", "dynamic"):
+        if self._dynamic:
             pending = committed.get(key) if committed else None
             if pending is None or pending is NO_VALUE:
                 return HISTORY_BLANK
@@ -179,7 +179,7 @@ class RelationshipAttributeImpl:
         def set_relationship(obj: Any, value: Any) -> None:
             if not prop._configured:
                 prop.mapper  # noqa: B018 - configure (uselist, collection class, reverse)
-            if prop.lazy in ("write_only", "dynamic"):
+            if prop._dynamic:
                 from docket.orm.dynamic import assign
 
                 assign(prop, obj, value)
@@ -340,7 +340,7 @@ class RelationshipAttributeImpl:
         ``target.<self.key>`` (only if loaded, or ``target`` is new)."""
         d = target.__dict__
         tstate = _state(target)
-        if self.lazy in ("write_only", "dynamic"):
+        if self._dynamic:
             from docket.orm.dynamic import backref_add
 
             backref_add(self, tstate, target, item)
@@ -363,7 +363,7 @@ class RelationshipAttributeImpl:
                         initiator: RelationshipProperty) -> None:
         d = target.__dict__
         tstate = _state(target)
-        if self.lazy in ("write_only", "dynamic"):
+        if self._dynamic:
             from docket.orm.dynamic import backref_remove
 
             backref_remove(self, tstate, target, item)

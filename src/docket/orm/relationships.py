@@ -180,7 +180,6 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
     """A relationship between two mapped classes (see :func:`relationship`)."""
 
     is_relationship = True
-    strategy_wildcard_key = "relationship"
 
     def __init__(self, argument: Any = None, secondary: Any = None, *, uselist: bool | None = None,
                  collection_class: Any = None, primaryjoin: Any = None,
@@ -229,6 +228,8 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
             )
         self.viewonly = viewonly
         self.lazy = lazy
+        #: write_only / dynamic: never loaded whole; changes queue in committed_state
+        self._dynamic = lazy in ("write_only", "dynamic")
         self.foreign_keys = foreign_keys
         self.remote_side = remote_side
         self.post_update = post_update
@@ -246,7 +247,6 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
         self.key = ""
         self._configured = False
         self._reverse: RelationshipProperty | None = None
-        self._annotation_collection: Any = None
         self._args = (argument, secondary)
         self._kw = dict(
             uselist=uselist, collection_class=collection_class, primaryjoin=primaryjoin,
@@ -274,6 +274,7 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
             self.lazy = "write_only"
         elif kind == "DynamicMapped" and self.lazy == "select":
             self.lazy = "dynamic"
+        self._dynamic = self.lazy in ("write_only", "dynamic")
         if info.collection is not None:
             if not self._uselist_given:
                 self.uselist = True
@@ -554,8 +555,6 @@ class RelationshipProperty(_attrs.RelationshipAttributeImpl, MapperProperty):
         self._remote_cols = [rc for _lc, rc in self.local_remote_pairs]
         self._local_keys = tuple(parent._col_to_prop[c].key for c in local
                                  if c in parent._col_to_prop)
-        if len(self._local_keys) != len(local):
-            self._local_keys = tuple(self._local_keys)  # unmapped columns: lazy clause only
         target = self._target
 
         def key_of(mapper: Any, col: Any) -> str:

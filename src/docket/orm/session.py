@@ -464,20 +464,20 @@ class Session:
         self._add_one(instance)
 
     def _add_one(self, instance: Any) -> None:
-        state = state_of(instance, "add")
-        self._save_or_update(state, instance)
+        self._save_cascading(state_of(instance, "add"), instance)
+
+    def _cascade_save(self, state: InstanceState, obj: Any) -> None:
+        """save-update cascade from an attribute event: ``obj`` (and what it
+        cascades to) joins the session, unless it was deleted."""
+        if not state.flags & WAS_DELETED:
+            self._save_cascading(state, obj)
+
+    def _save_cascading(self, state: InstanceState, obj: Any) -> None:
+        self._save_or_update(state, obj)
         mapper = state.mapper
         if mapper._save_cascades:
             if not mapper._configured and mapper.registry is not None:
                 mapper.registry.configure()
-            self._cascade_children(state, instance)
-
-    def _cascade_save(self, state: InstanceState, obj: Any) -> None:
-        """save-update cascade: ``obj`` (and what it cascades to) joins the session."""
-        if state.flags & WAS_DELETED:
-            return
-        self._save_or_update(state, obj)
-        if state.mapper._save_cascades:
             self._cascade_children(state, obj)
 
     def _cascade_children(self, state: InstanceState, obj: Any) -> None:

@@ -42,7 +42,7 @@ def _desc(obj: Any) -> str:
 
 def effective(prop: RelationshipProperty, node: LoadNode | None) -> tuple[str, LoadNode | None]:
     """(strategy, options below) for ``prop`` under ``node``."""
-    if node is None or prop.lazy in ("write_only", "dynamic"):
+    if node is None or prop._dynamic:
         return prop.lazy, None  # (write-only collections are never loaded whole)
     strategy, _opts = node.strategy_for(prop)
     return strategy or prop.lazy, node.child(prop)
@@ -58,7 +58,7 @@ def load_on_access(prop: RelationshipProperty, state: InstanceState, obj: Any) -
             and SQL would be needed).
     """
     prop.mapper  # noqa: B018 - configure
-    if prop.lazy in ("write_only", "dynamic"):
+    if prop._dynamic:
         from docket.orm.dynamic import facade
 
         return facade(prop, state, obj)
