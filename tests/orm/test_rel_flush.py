@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from expected_sql import q
 
-from docket import Column, ForeignKey, String, Table, event, exc, func, select
+from docket import Column, ForeignKey, String, Table, event, exc, func, inspect, select
 from docket.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from docket.testing import SQL, AllOf, FailurePlan, Recorder, assert_sql, recording_engine
 
@@ -805,6 +805,32 @@ def test_post_update_delete_nulls_first(rec: Any) -> None:
             SQL(q(recorder, "DELETE FROM accounts WHERE accounts.id = ?"), (1,)),
         ], ignore_transaction=True)
         s.commit()
+
+
+def test_post_update_delete_rolled_back_in_savepoint(db: Any) -> None:
+    """A SAVEPOINT that nulled a post_update link before DELETEs is rolled back: the
+    restored object is expired (not left holding the NULL), and redoing the deletes
+    nulls the link again -- the DELETEs would fail the foreign key otherwise."""
+    with Session(db) as s:
+        acc = Account(id=1)
+        c = Contact(id=1, account=acc)
+        acc.primary_contact = c
+        s.add(acc)
+        s.commit()
+        with pytest.raises(RuntimeError):
+            with s.begin_nested():
+                s.delete(acc)
+                s.delete(c)
+                s.flush()
+                assert acc.__dict__.get("primary_contact_id", 1) is None
+                raise RuntimeError("undo the SAVEPOINT")
+        assert inspect(acc).persistent and "primary_contact_id" not in acc.__dict__
+        assert acc.primary_contact_id == 1 and acc.primary_contact is c
+        with s.begin_nested():
+            s.delete(acc)
+            s.delete(c)
+        s.commit()
+        assert s.scalar(select(func.count()).select_from(Account)) == 0
 
 
 def test_post_update_with_generated_keys(db: Any) -> None:

@@ -471,19 +471,9 @@ def test_fault_at_every_call_inside_a_savepoint(world: World, fault_tally: Count
     assert n >= 14
 
 
-@pytest.mark.xfail(strict=True, raises=dexc.IntegrityError, reason=(
-    "docket gap: after a failed RELEASE SAVEPOINT and rollback() the SAVEPOINT's work is "
-    "undone in the database and in memory, but redoing the same changes in a new "
-    "SAVEPOINT (objects that keep the keys the released flush generated) fails a "
-    "foreign key check on DELETE rel_child"))
 def test_fault_at_release_savepoint(world: World, fault_tally: Counter[str]) -> None:
     """A failing RELEASE SAVEPOINT, then rollback(), undoes the SAVEPOINT's work too."""
-    from docket.orm import close_all_sessions
-
-    try:
-        run_savepoint_faults(world, 1, fault_tally, release=True)
-    finally:
-        close_all_sessions()  # the expected failure leaves a session mid-transaction
+    run_savepoint_faults(world, 1, fault_tally, release=True)
 
 
 def test_readd_after_failed_commit(world: World, fault_tally: Counter[str]) -> None:

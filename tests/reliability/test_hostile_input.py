@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from docket import ForeignKey, String, Text, delete, func, select, text, update
+from docket import ForeignKey, String, Text, delete, func, insert, select, text, update
 from docket import exc as dexc
 from docket.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from docket.orm import exc as orm_exc
@@ -339,17 +339,20 @@ def test_wrong_type_fails_at_flush_with_a_clear_error(db: Any, attr: str,
     assert _notes(db) == before
 
 
-@pytest.mark.xfail(strict=True, reason="docket reports the driver's error (statement, "
-                   "parameters, object) but not the mapped attribute whose value could not "
-                   "be bound -- reported in issue 7")
-def test_wrong_type_error_names_the_attribute(db: Any) -> None:
-    """The flush error for an unbindable value names the attribute ('n')."""
+@pytest.mark.parametrize("attr, make, shown", _WRONG_EVERYWHERE,
+                         ids=["object", "list", "dict", "int-overflow", "plain-instance"])
+def test_wrong_type_error_names_the_attribute(db: Any, attr: str, make: Callable[[], Any],
+                                              shown: str) -> None:
+    """The flush error for an unbindable value names the attribute and its value."""
     with Session(db) as s:
-        s.add(Note(short="wrong", n=object()))
+        s.add(Note(short="wrong", **{attr: make()}))
         with pytest.raises(dexc.StatementError) as info:
             s.commit()
         message = str(info.value).split("[SQL:")[0]
-        assert "'n'" in message or "Note.n" in message or "attribute n" in message
+        cause = message.split("[values that may be the cause: ")[1]
+        assert cause.startswith(f"Note.{attr} = "), message
+        assert shown in cause.split(";")[0], message
+        assert "short" not in cause, message  # the valid values are not blamed
 
 
 def test_wrong_scalar_type_per_backend(db: Any, backend: Any) -> None:
@@ -563,9 +566,7 @@ def test_generated_identifiers(engine: Any, table: str, pk: str, col: str) -> No
     _exercise_names(engine, table, pk, col)
 
 
-# -- known gap -------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="ORM UPDATE .values(attr=...) resolves keys against "
-                   "the table, not the mapped attributes -- reported in issue 7")
+# -- ORM DML by attribute name ----------------------------------------------------------
 def test_orm_update_values_by_attribute_name(db: Any) -> None:
     """update(Cls).values(attr=...) accepts an attribute whose column is named otherwise."""
     with Session(db) as s:
@@ -573,5 +574,10 @@ def test_orm_update_values_by_attribute_name(db: Any) -> None:
         s.add(obj)
         s.commit()
         s.execute(update(Renamed).where(Renamed.id == obj.id).values(val="b"))
+        assert obj.val == "b"  # synchronize_session="auto" evaluates by attribute
         s.commit()
         assert obj.val == "b"
+        s.execute(insert(Renamed).values(id=obj.id + 1, val="c"))
+        s.execute(update(Renamed).values({Renamed.val: Renamed.val + "!"}))
+        rows = s.execute(select(Renamed.id, Renamed.val).order_by(Renamed.id)).all()
+        assert [tuple(r) for r in rows] == [(obj.id, "b!"), (obj.id + 1, "c!")]

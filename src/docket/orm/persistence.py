@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from numbers import Number
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -219,8 +220,46 @@ def _run(conn: Any, plan: _TablePlan, sql: str, params: Any, many: bool,
     try:
         return conn._cursor_execute(sql, params, None, many)
     except exc.DocketError as e:
+        suspects = _suspect_values(plan, states)
+        if suspects:
+            e.add_detail(f"[values that may be the cause: {suspects}]")
         e.add_detail(f"[while flushing: {_states_str(states)}]")
         raise
+
+
+def _suspect_values(plan: _TablePlan, states: Sequence[InstanceState]) -> str:
+    """After a failed statement: the attributes whose values don't fit their column
+    (not the column type's Python type, or an int beyond 64 bits), so the error can
+    say which attribute to fix.  Runs only on the error path."""
+    found: list[str] = []
+    for state in states[:20]:
+        obj = state()
+        if obj is None:
+            continue
+        d = obj.__dict__
+        for key, col in plan.columns:
+            v = d.get(key)
+            if v is None or isinstance(v, ClauseElement):
+                continue
+            try:
+                expected: type | None = col.type.python_type
+            except NotImplementedError:
+                expected = None
+            if isinstance(v, int) and not -(2**63) <= v < 2**63:
+                why = "out of the 64-bit integer range"
+            elif expected is not None and not isinstance(v, expected) and not (
+                    issubclass(expected, Number) and isinstance(v, Number)):
+                why = f"expected {expected.__name__}"
+            else:
+                continue
+            shown = repr(v)
+            if len(shown) > 60:
+                shown = shown[:57] + "..."
+            found.append(f"{plan.mapper.class_.__name__}.{key} = {shown} "
+                         f"({type(v).__name__}; {why} for column {col.name!r})")
+            if len(found) >= 5:
+                return "; ".join(found)
+    return "; ".join(found)
 
 
 def _run_core(conn: Any, stmt: Any, state: InstanceState) -> Any:

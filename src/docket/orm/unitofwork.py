@@ -483,6 +483,9 @@ class UOWTransaction:
         for items in self.deletes.values():
             for state, obj in items:
                 self._finish_delete(state, obj, idmap)
+        for state, _obj, _prop, _source, before_delete in self.post_updates:
+            if before_delete:  # UPDATEd (link nulled) before its DELETE: a rolled
+                txn._dirty.add(state)  # back SAVEPOINT must expire what was written
         for state, expired_keys in self.expire:
             session._expire_state(state, expired_keys)
 

@@ -42,6 +42,13 @@ def _column_key(table: FromClause, key: Any) -> str:
     raise exc.ArgumentError(f"{key!r} is not a column of table {table.name!r}")
 
 
+def _is_column_attr(entity: Any, key: str) -> bool:
+    """Whether ``entity.key`` is a class attribute that stands for a column."""
+    attr = getattr(entity, key, None)
+    return attr is not None and hasattr(attr, "__clause_element__") and isinstance(
+        attr.__clause_element__(), ColumnClause)
+
+
 class _DMLBase(Executable, ClauseElement):
     is_dml = True
     is_selectable = True
@@ -99,7 +106,11 @@ class _ValuesBase(_DMLBase):
 
     def _coerce_row(self, row: dict[Any, Any], suffix: str = "") -> dict[str, ClauseElement]:
         out: dict[str, ClauseElement] = {}
+        entity = self._raw_table if self._raw_table is not self.table else None
         for key, value in row.items():
+            if entity is not None and isinstance(key, str):
+                # ORM-enabled DML: a mapped attribute name wins over a column name
+                key = getattr(entity, key, None) if _is_column_attr(entity, key) else key
             ckey = _column_key(self.table, key)
             col = self.table.c[ckey]
             if isinstance(value, ClauseElement) or hasattr(value, "__clause_element__"):
