@@ -246,7 +246,7 @@ def remove(target: Any, identifier: str, fn: Callable[..., Any]) -> None:
     family, holder = _resolve(target, identifier)
     entries = _entries_for(holder, identifier)
     for i, entry in enumerate(entries):
-        if entry.fn is fn:
+        if entry.fn is fn or entry.fn == fn:  # bound methods are new objects each access
             del entries[i]
             _version += 1
             family._after_change(holder, identifier)
@@ -259,7 +259,7 @@ def remove(target: Any, identifier: str, fn: Callable[..., Any]) -> None:
 def contains(target: Any, identifier: str, fn: Callable[..., Any]) -> bool:
     """True if ``fn`` is registered for ``identifier`` on ``target``."""
     _, holder = _resolve(target, identifier)
-    return any(e.fn is fn for e in _entries_for(holder, identifier))
+    return any(e.fn is fn or e.fn == fn for e in _entries_for(holder, identifier))
 
 
 def _once(fn: Callable[..., Any]) -> Callable[..., Any]:

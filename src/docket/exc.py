@@ -392,10 +392,10 @@ class UnmappedClassError(UnmappedError):
     """A class that is not mapped was given where a mapped class is needed."""
 
     def __init__(self, cls: Any, msg: str | None = None) -> None:
-        name = getattr(cls, "__name__", repr(cls))
+        name = f"'{cls.__name__}'" if isinstance(getattr(cls, "__name__", None), str) else repr(cls)
         super().__init__(
             msg
-            or f"Class '{name}' is not mapped; map it with DeclarativeBase, "
+            or f"Class {name} is not mapped; map it with DeclarativeBase, "
             "registry.mapped or registry.map_imperatively first."
         )
         self.cls = cls

@@ -74,6 +74,28 @@ def test_listen_on_session_class_fires_for_all_and_remove(eng: Any) -> None:
     assert len(log) == 2
 
 
+def test_bound_method_listener_is_removed(eng: Any) -> None:
+    """A bound method is a new object at each access: remove()/contains() match it by ==."""
+
+    class Audit:
+        def __init__(self) -> None:
+            self.log: list[Any] = []
+
+        def began(self, session: Any, transaction: Any, connection: Any) -> None:
+            self.log.append(session)
+
+    audit = Audit()
+    event.listen(Session, "after_begin", audit.began)
+    with Session(eng) as s1:
+        s1.connection()
+    assert event.contains(Session, "after_begin", audit.began)
+    event.remove(Session, "after_begin", audit.began)
+    assert not event.contains(Session, "after_begin", audit.began)
+    with Session(eng) as s2:
+        s2.connection()
+    assert audit.log == [s1]
+
+
 def test_sessionmaker_target_scopes_to_its_sessions(eng: Any) -> None:
     """Listeners on a sessionmaker fire only for sessions it creates."""
     log: list[Any] = []

@@ -243,10 +243,13 @@ def persistent_state(session: Session, instance: Any, verb: str) -> InstanceStat
     """
     state = state_of(instance, verb)
     if state.session_id != session.hash_key or not session._identity_map._contains_state(state):
+        where = (f"it belongs to another Session, hash_key {state.session_id}"
+                 if state.session_id is not None and state.session_id != session.hash_key
+                 else f"it is {state.status.value}")
         raise exc.InvalidRequestError(
-            f"Instance {state_str(state)} is not persistent within this Session (it is "
-            f"{state.status.value}); can't {verb} it. Only objects loaded or flushed by "
-            "this session can be; add() a detached object first."
+            f"Instance {state_str(state)} is not persistent within this Session ({where}); "
+            f"can't {verb} it. Only objects loaded or flushed by this session can be; "
+            "add() a detached object first, or merge() one from another session."
         )
     return state
 
