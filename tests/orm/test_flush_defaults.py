@@ -413,11 +413,11 @@ def test_sequence_primary_key(rec: Any) -> None:
         if recorder.dialect_name == "postgresql":
             sql = ("INSERT INTO seq_key (id, name) VALUES (nextval('seq_key_ids'), %s) "
                    "RETURNING seq_key.id")
-            assert_sql(calls, [SQL(sql, ("a",)), SQL(sql, ("b",))], ignore_transaction=True)
+            assert_sql(calls, [SQL(sql, [("a",), ("b",)], many=True)], ignore_transaction=True)
             assert [o.id for o in objs] == [100, 101]
         else:
-            sql = "INSERT INTO seq_key (name) VALUES (?)"
-            assert_sql(calls, [SQL(sql, ("a",)), SQL(sql, ("b",))], ignore_transaction=True)
+            sql = "INSERT INTO seq_key (name) VALUES (?), (?) RETURNING seq_key.id"
+            assert_sql(calls, [SQL(sql, ("a", "b"))], ignore_transaction=True)
             assert [o.id for o in objs] == [1, 2]
 
 

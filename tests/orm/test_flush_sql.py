@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from expected_sql import q
 
-from docket import ForeignKey, String, select
+from docket import ForeignKey, String, func, select
 from docket.orm import DeclarativeBase, Mapped, Session, mapped_column
 from docket.testing import SQL, AllOf, Recorder, assert_sql, recording_engine
 
@@ -36,6 +36,15 @@ class Note(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     address_id: Mapped[int] = mapped_column(ForeignKey("addresses.id"))
     body: Mapped[str] = mapped_column(String(50))
+
+
+class Memo(Base):
+    """Only plain, nullable columns and a generated key: the tuple fast path."""
+
+    __tablename__ = "memos"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str | None] = mapped_column(String(20))
+    n: Mapped[int | None]
 
 
 class Pair(Base):
@@ -72,9 +81,47 @@ def test_inserts_with_keys_are_one_executemany_per_table_parents_first(rec: Any)
         s.commit()
 
 
-def test_generated_keys_lastrowid_on_sqlite_returning_on_pg(rec: Any) -> None:
-    """Generated keys: one INSERT per row, key from lastrowid (sqlite) or RETURNING (PG)."""
+def test_generated_keys_are_fetched_in_one_batch(rec: Any) -> None:
+    """Generated keys: one multi-row INSERT .. RETURNING (sqlite), one pipelined
+    executemany with RETURNING (PG); each object gets its own row's key."""
     engine, recorder = rec
+    with Session(engine) as s:
+        users = [User(name="ann"), User(name="bob")]
+        s.add_all(users)
+        with recorder.capture() as calls:
+            s.flush()
+        if pg(recorder):
+            expected = [SQL("INSERT INTO users (name, age) VALUES (%s, %s) RETURNING users.id",
+                            [("ann", 0), ("bob", 0)], many=True)]
+        else:
+            expected = [SQL("INSERT INTO users (name, age) VALUES (?, ?), (?, ?) "
+                            "RETURNING users.id", ("ann", 0, "bob", 0), many=False)]
+        assert_sql(calls, expected, ignore_transaction=True)
+        assert [u.id for u in users] == [1, 2]
+        assert s.get(User, 2) is users[1]
+
+
+def test_generated_keys_follow_add_order(rec: Any) -> None:
+    """Rows are INSERTed in add() order -- also when some objects leave an attribute
+    unset (NULL) and others set every one -- so keys ascend in that order."""
+    engine, recorder = rec
+    with Session(engine) as s:
+        memos = [Memo(text="a", n=1), Memo(text="b"), Memo(n=3), Memo(text="d", n=4)]
+        s.add_all(memos)
+        with recorder.capture() as calls:
+            s.flush()
+        assert len([c for c in calls if c.is_statement and "INSERT" in c.sql]) == 1
+        assert [m.id for m in memos] == [1, 2, 3, 4]
+        rows = s.execute(select(Memo.id, Memo.text, Memo.n).order_by(Memo.id)).tuples().all()
+        assert rows == [(1, "a", 1), (2, "b", None), (3, None, 3), (4, "d", 4)]
+
+
+def test_generated_keys_row_by_row_without_insertmanyvalues(rec: Any,
+                                                            monkeypatch: Any) -> None:
+    """use_insertmanyvalues=False: one INSERT per row, key from lastrowid (sqlite) or
+    RETURNING (PG)."""
+    engine, recorder = rec
+    monkeypatch.setattr(engine.dialect, "use_insertmanyvalues", False)
     with Session(engine) as s:
         users = [User(name="ann"), User(name="bob")]
         s.add_all(users)
@@ -87,7 +134,67 @@ def test_generated_keys_lastrowid_on_sqlite_returning_on_pg(rec: Any) -> None:
             SQL(q(recorder, insert), ("bob", 0), many=False),
         ], ignore_transaction=True)
         assert [u.id for u in users] == [1, 2]
-        assert s.get(User, 2) is users[1]
+
+
+def test_generated_keys_in_pages(rec: Any, monkeypatch: Any) -> None:
+    """Pages of insertmanyvalues_page_size rows (sqlite), every key on its own object,
+    also after deletes left gaps; the last, shorter page is built on the fly."""
+    engine, recorder = rec
+    monkeypatch.setattr(engine.dialect, "insertmanyvalues_page_size", 3)
+    with Session(engine) as s:
+        s.add_all([User(name=f"old{i}") for i in range(5)])
+        s.flush()
+        s.execute(User.__table__.delete().where(User.id.in_([2, 5])))  # gaps, a lower max
+        users = [User(name=f"new{i}", age=i) for i in range(8)]
+        s.add_all(users)
+        with recorder.capture() as calls:
+            s.flush()
+        inserts = [c for c in calls if c.is_statement]
+        assert len(inserts) == (1 if pg(recorder) else 3)  # 3 + 3 + 2 rows on sqlite
+        keys = [u.id for u in users]
+        assert len(set(keys)) == 8 and not set(keys) & {1, 3, 4}
+        rows = dict(s.execute(select(User.id, User.name)).tuples().all())
+        assert all(rows[u.id] == u.name for u in users), (keys, rows)
+        assert all(s.get(User, u.id) is u for u in users)
+
+
+_SHADOW_TRIGGER = {  # inserting 'a' also inserts a 'shadow' row into the same table
+    "sqlite": ["CREATE TRIGGER users_shadow AFTER INSERT ON users WHEN NEW.name = 'a' "
+               "BEGIN INSERT INTO users (name, age) VALUES ('shadow', 0); END"],
+    "postgresql": [
+        "CREATE FUNCTION users_shadow() RETURNS trigger AS $$ BEGIN "
+        "IF NEW.name = 'a' THEN INSERT INTO users (name, age) VALUES ('shadow', 0); END IF; "
+        "RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER users_shadow AFTER INSERT ON users FOR EACH ROW "
+        "EXECUTE FUNCTION users_shadow()"],
+}
+
+
+def test_trigger_inserting_into_the_same_table(eng: Any) -> None:
+    """A trigger that inserts into the same table takes keys in the middle of a batch.
+    PG (executemany, one RETURNING row per parameter set) still matches every key;
+    SQLite's multi-row INSERT returns keys that are not one run, so docket refuses to
+    guess: the flush fails cleanly and row-by-row inserts (the advice) work."""
+    from docket import exc, text
+
+    with eng.begin() as conn:
+        for ddl in _SHADOW_TRIGGER[eng.dialect.name]:
+            conn.execute(text(ddl))
+    with Session(eng) as s:
+        users = [User(name="a"), User(name="b")]
+        s.add_all(users)
+        if eng.dialect.name == "sqlite":
+            with pytest.raises(exc.FlushError, match="use_insertmanyvalues=False"):
+                s.flush()
+            s.rollback()
+            assert [u.id for u in users] == [None, None]
+            assert s.scalar(select(func.count()).select_from(User)) == 0
+            eng.dialect.use_insertmanyvalues = False
+            s.add_all(users)
+        s.commit()
+        names = dict(s.execute(select(User.id, User.name)).tuples().all())
+        assert [names[u.id] for u in users] == ["a", "b"]
+        assert sorted(names.values()) == ["a", "b", "shadow"]
 
 
 def test_single_new_object_is_a_plain_execute(rec: Any) -> None:

@@ -257,3 +257,16 @@ def test_connect_args_reach_the_driver(tmp_path: Path) -> None:
     with eng.connect() as conn:
         assert conn.get_isolation_level() == "SERIALIZABLE"
     eng.dispose()
+
+
+def test_insertmanyvalues_settings() -> None:
+    """use_insertmanyvalues / insertmanyvalues_page_size reach the dialect (SQLAlchemy's
+    names); a page size below 1 is refused."""
+    e = create_engine("sqlite://")
+    assert e.dialect.use_insertmanyvalues is True
+    assert e.dialect.insertmanyvalues_page_size == 1000
+    e = create_engine("sqlite://", use_insertmanyvalues=False, insertmanyvalues_page_size=50)
+    assert e.dialect.use_insertmanyvalues is False
+    assert e.dialect.insertmanyvalues_page_size == 50
+    with pytest.raises(exc.ArgumentError, match="insertmanyvalues_page_size must be at least 1"):
+        create_engine("sqlite://", insertmanyvalues_page_size=0)

@@ -633,8 +633,10 @@ class Connection:
         return make_result(compiled, plan, cursor, context, plist, pk_prefetched)
 
     def _cursor_execute(self, statement: str, parameters: Any, context: ExecutionContext | None,
-                        many: bool) -> Any:
-        """Run SQL on a new cursor with events, logging and error wrapping."""
+                        many: bool, returning: bool = False) -> Any:
+        """Run SQL on a new cursor with events, logging and error wrapping.
+        ``many`` with ``returning``: the rows of every parameter set, in order,
+        come back through a buffered cursor."""
         fairy = self._fairy
         if fairy is None or fairy.dbapi_connection is None:
             fairy = self._live_fairy()
@@ -660,11 +662,13 @@ class Connection:
             self._log_statement(statement, parameters, many)
         try:
             if many:
-                if context is not None and context.compiled is not None and \
-                        context.compiled.returning:
+                if returning or (context is not None and context.compiled is not None
+                                 and context.compiled.returning):
                     rows = self.dialect.do_executemany_returning(cursor, statement, parameters,
                                                                  context)
-                    cursor = context.cursor = BufferedCursor(cursor, rows)
+                    cursor = BufferedCursor(cursor, rows)
+                    if context is not None:
+                        context.cursor = cursor
                 else:
                     self.dialect.do_executemany(cursor, statement, parameters, context)
             elif parameters is None:

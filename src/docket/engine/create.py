@@ -42,6 +42,8 @@ def create_engine(
     json_serializer: Callable[[Any], str] | None = None,
     json_deserializer: Callable[[str], Any] | None = None,
     future: bool = True,
+    use_insertmanyvalues: bool = True,
+    insertmanyvalues_page_size: int = 1000,
     **kw: Any,
 ) -> Engine:
     """Create an :class:`Engine` for a database URL.
@@ -58,6 +60,11 @@ def create_engine(
         isolation_level: for every connection, e.g. ``"SERIALIZABLE"`` or
             ``"AUTOCOMMIT"``.
         hide_parameters: keep parameter values out of logs and error messages.
+        use_insertmanyvalues: let a flush batch INSERTs whose generated keys
+            come back (pipelined ``executemany`` with RETURNING on psycopg 3,
+            multi-row ``VALUES ... RETURNING`` on SQLite); False runs them
+            one row per statement.
+        insertmanyvalues_page_size: rows per multi-row INSERT statement.
 
     Raises:
         ArgumentError: the URL can't be parsed (the message shows the expected
@@ -76,6 +83,11 @@ def create_engine(
     dialects = importlib.import_module("docket.dialects")
     dialect_cls = dialects.load(u.get_backend_name(), u.get_driver_name())
     dialect = dialect_cls(dbapi=module, paramstyle=paramstyle, isolation_level=isolation_level)
+    dialect.use_insertmanyvalues = use_insertmanyvalues
+    if insertmanyvalues_page_size < 1:
+        raise InvalidArgumentError(
+            f"insertmanyvalues_page_size must be at least 1, got {insertmanyvalues_page_size!r}")
+    dialect.insertmanyvalues_page_size = insertmanyvalues_page_size
     if json_serializer is not None:
         dialect._json_serializer = json_serializer
     if json_deserializer is not None:

@@ -304,7 +304,19 @@ def make_scalar_setter(key: str) -> Callable[[Any, Any], None]:
         if not state.modified:
             state._modified_event()
 
+    set_scalar._docket_plain = True  # type: ignore[attr-defined]  # see plain_init_keys
     return set_scalar
+
+
+def plain_init_keys(mapper: Mapper) -> frozenset[str]:
+    """Keys the keyword constructor may write straight into a new object's
+    ``__dict__``: column attributes whose setter is the plain recording setter
+    (no ``set`` listeners).  Cached on the mapper; cleared when listeners change."""
+    keys = mapper._plain_init_keys
+    if keys is None:
+        keys = mapper._plain_init_keys = frozenset(
+            k for k, f in mapper._setters.items() if getattr(f, "_docket_plain", False))
+    return keys
 
 
 def install_set_listeners(mapper: Mapper, key: str,
@@ -314,6 +326,7 @@ def install_set_listeners(mapper: Mapper, key: str,
     result is the value stored), or back to the plain setter when
     ``listeners`` is empty.  Only the listened-to key pays for the events."""
     plain = mapper._plain_setters  # key -> the setter wrapped by set_with_events
+    mapper._plain_init_keys = None
     current = mapper._setters.get(key)
     if current is None:
         return  # not a settable attribute (e.g. a column_property expression)

@@ -33,10 +33,11 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
 from docket import exc
+from docket.orm.attributes import plain_init_keys
 from docket.orm.exc import MappedAnnotationError
 from docket.orm.mapper import Mapper
 from docket.orm.properties import ColumnProperty, MappedColumn, MapperProperty
-from docket.orm.state import STATE_KEY, InstanceState
+from docket.orm.state import NO_VALUE, STATE_KEY, InstanceState
 from docket.sql import types as sqltypes
 from docket.sql.schema import Column, MetaData, Table
 
@@ -287,12 +288,33 @@ def _declarative_constructor(self: Any, **kwargs: Any) -> None:
     """
     cls_ = type(self)
     d = self.__dict__
-    if STATE_KEY not in d:
-        d[STATE_KEY] = InstanceState(self, cls_.__mapper__)
+    state = d.get(STATE_KEY)
+    if state is None:
+        mapper = cls_.__mapper__
+        state = d[STATE_KEY] = InstanceState(self, mapper)
+        if kwargs and not mapper._user_setattr:
+            # a brand-new object: plain column values go straight into __dict__ and
+            # history records "no value before" for each, as the setter would
+            fast = mapper._plain_init_keys or plain_init_keys(mapper)
+            committed: dict[str, Any] = {}
+            state.committed_state = committed
+            for k, v in kwargs.items():
+                if k in fast and k not in d:
+                    d[k] = v
+                    committed[k] = NO_VALUE
+                else:
+                    _init_set(self, cls_, k, v)
+            if not state.modified:
+                state._modified_event()
+            return
     for k, v in kwargs.items():
-        if not hasattr(cls_, k):
-            raise TypeError(f"{k!r} is an invalid keyword argument for {cls_.__name__}")
-        setattr(self, k, v)
+        _init_set(self, cls_, k, v)
+
+
+def _init_set(obj: Any, cls_: type, key: str, value: Any) -> None:
+    if not hasattr(cls_, key):
+        raise TypeError(f"{key!r} is an invalid keyword argument for {cls_.__name__}")
+    setattr(obj, key, value)
 
 
 _declarative_constructor.__name__ = "__init__"

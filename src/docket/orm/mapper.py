@@ -257,6 +257,7 @@ class Mapper:
             if deleter is not None:
                 deleters[key] = deleter
         self._setters = setters
+        self._plain_init_keys: frozenset[str] | None = None  # attributes.plain_init_keys
         if self._user_setattr:
             for key, prop in self._props.items():
                 setattr(cls, key, _DataInstrumentedAttribute(

@@ -33,8 +33,12 @@ exactly as they were.
 
 from __future__ import annotations
 
+import datetime
+import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from itertools import chain
 from numbers import Number
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -55,6 +59,9 @@ __all__ = ["delete_obj", "save_obj", "state_str"]
 
 # value classes that are certainly plain data (fast check before isinstance)
 _PLAIN = frozenset({int, str, float, bool, bytes, type(None)})
+# ... and those a new row may hold to take the tuple fast path of save_inserts
+_PLAIN_VALUES = _PLAIN | {Decimal, datetime.datetime, datetime.date, datetime.time,
+                          datetime.timedelta, uuid.UUID}
 
 # how a column gets its value when an INSERT (or UPDATE, for onupdate) has none
 _PLAIN_COL = 0   # NULL
@@ -139,6 +146,19 @@ class _TablePlan:
             if (kind := self._onupdate_kind(key, col)) != _PLAIN_COL
         ]
         self.sql_cache: dict[Any, str] = {}
+        # the common table -- a generated integer key, every other column written as
+        # given: (those keys in table order, the key, a getter of their values)
+        self.fast_insert: tuple[tuple[str, ...], str, Callable[[Any], tuple[Any, ...]]] | None
+        self.fast_insert = None
+        kinds = dict(self.insert_kinds)
+        pk = self.autoinc_key
+        if pk is not None and self.pk_keys == (pk,) and kinds.get(pk) == _SERVER:
+            fkeys = tuple(k for k, kind in self.insert_kinds if k != pk)
+            if fkeys and all(kinds[k] == _PLAIN_COL for k in fkeys):
+                get: Any = itemgetter(*fkeys)
+                if len(fkeys) == 1:
+                    get = (lambda g: lambda d: (g(d),))(get)
+                self.fast_insert = (fkeys, pk, get)
 
     def _render(self, expr: Any) -> str | None:
         compiled = expr.compile(dialect=self.dialect)
@@ -212,13 +232,14 @@ def _driver_params(plan: _TablePlan, row: Any) -> Any:
 
 
 def _run(conn: Any, plan: _TablePlan, sql: str, params: Any, many: bool,
-         states: Sequence[InstanceState]) -> Any:
-    """Execute with events and error wrapping; name the objects on failure."""
+         states: Sequence[InstanceState], returning: bool = False) -> Any:
+    """Execute with events and error wrapping; name the objects on failure.
+    ``many`` and ``returning``: the rows of every parameter set, in order."""
     if not plan.positional:
         params = ([_driver_params(plan, p) for p in params] if many
                   else _driver_params(plan, params))
     try:
-        return conn._cursor_execute(sql, params, None, many)
+        return conn._cursor_execute(sql, params, None, many, returning)
     except exc.DocketError as e:
         suspects = _suspect_values(plan, states)
         if suspects:
@@ -356,8 +377,26 @@ def save_inserts(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instance
     groups: dict[tuple[Any, ...], list[Any]] = {}
     kinds = plan.insert_kinds
     populate = uow.populate
-    for state, obj in items:
+    fast = plan.fast_insert
+    if fast is not None:
+        fkeys, fpk, fget = fast
+        fast_items: list[tuple[InstanceState, Any]] = []
+        fast_values: list[tuple[Any, ...]] = []
+        plain_values = _PLAIN_VALUES.issuperset
+    for item in items:
+        state, obj = item
         d = obj.__dict__
+        if fast is not None and d.get(fpk) is None:
+            # every column set to a plain value: the row is that tuple as it stands
+            try:
+                values = fget(d)
+            except KeyError:  # an attribute never set: the general path below
+                pass
+            else:
+                if plain_values(map(type, values)):
+                    fast_items.append(item)
+                    fast_values.append(values)
+                    continue
         params: dict[str, Any] = {}
         inline: dict[str, Any] | None = None
         missing: list[tuple[str, int]] | None = None
@@ -418,6 +457,10 @@ def save_inserts(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instance
                               list(sqlkeys) + list(generated))
             continue
         gkey = (tuple(params), sqlkeys, generated)
+        if fast is not None and gkey == (fkeys, (), (fpk,)):
+            fast_items.append(item)  # same statement as the fast rows: keep add() order
+            fast_values.append(tuple(params.values()))
+            continue
         rows = groups.get(gkey)
         if rows is None:
             groups[gkey] = [(state, obj, params)]
@@ -425,44 +468,57 @@ def save_inserts(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instance
             rows.append((state, obj, params))
     for (keys, sqlkeys, generated), rows in groups.items():
         _insert_group(uow, plan, conn, keys, sqlkeys, generated, rows)
+    if fast is not None and fast_items:
+        _insert_group(uow, plan, conn, fkeys, (), (fpk,), fast_items, fast_values)
 
 
 def _insert_sql(plan: _TablePlan, keys: tuple[str, ...], sqlkeys: tuple[str, ...],
-                returning: tuple[str, ...]) -> str:
-    ck = ("insert", keys, sqlkeys, returning)
+                returning: tuple[str, ...], nrows: int = 1, cache: bool = True) -> str:
+    """``INSERT INTO t (cols) VALUES (...)[, (...) x nrows] [RETURNING ...]``;
+    the parameters are ``keys`` row after row.  Cached unless ``cache`` is False."""
+    ck = ("insert", keys, sqlkeys, returning, nrows)
     sql = plan.sql_cache.get(ck)
     if sql is None:
         # columns in table order; placeholders number the parameter keys in order
-        ph = iter(plan.placeholders(len(keys)))
+        ph = iter(plan.placeholders(len(keys) * nrows))
         params_set = set(keys)
         cols = sorted(keys + sqlkeys, key=plan.col_index.__getitem__)
         names = [plan.quote(k) for k in cols]
-        values = [next(ph) if k in params_set else plan.sql_fragments[k] for k in cols]
         if names:
-            sql = f"INSERT INTO {plan.q_table} ({', '.join(names)}) VALUES ({', '.join(values)})"
+            rows = ", ".join(
+                "(" + ", ".join([next(ph) if k in params_set else plan.sql_fragments[k]
+                                 for k in cols]) + ")"
+                for _ in range(nrows))
+            sql = f"INSERT INTO {plan.q_table} ({', '.join(names)}) VALUES {rows}"
         else:
             sql = f"INSERT INTO {plan.q_table} DEFAULT VALUES"
         if returning:
             sql += " RETURNING " + ", ".join(plan.qualified(k) for k in returning)
-        plan.sql_cache[ck] = sql
+        if cache:
+            plan.sql_cache[ck] = sql
     return sql
 
 
 def _insert_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[str, ...],
-                  sqlkeys: tuple[str, ...], generated: tuple[str, ...], rows: list[Any]) -> None:
-    """One INSERT shape: executemany, or per row with lastrowid / RETURNING."""
+                  sqlkeys: tuple[str, ...], generated: tuple[str, ...], rows: list[Any],
+                  prebuilt: list[tuple[Any, ...]] | None = None) -> None:
+    """One INSERT shape: executemany, or per row with lastrowid / RETURNING.
+    ``rows`` are (state, obj, values by key) -- or (state, obj) with the tuples of
+    ``keys``' values in ``prebuilt``, in the same order."""
     server = sqlkeys + generated
     pk_fetch = tuple(k for k in plan.pk_keys if k in server)
     others = tuple(k for k in server if k not in pk_fetch)
     procs = plan.bind_indexes(keys)
     params: list[tuple[Any, ...]]
-    if not procs and len(keys) > 1:  # the common case: plain values
+    if prebuilt is not None and not procs:
+        params = prebuilt
+    elif not procs and len(keys) > 1:  # the common case: plain values
         get = itemgetter(*keys)
         params = [get(r[2]) for r in rows]
     else:
         params = []
-        for _state, _obj, p in rows:
-            row = [p[k] for k in keys]
+        for i, r in enumerate(rows):
+            row = list(prebuilt[i]) if prebuilt is not None else [r[2][k] for k in keys]
             for i, proc in procs:
                 if row[i] is not None:
                     row[i] = proc(row[i])
@@ -479,6 +535,14 @@ def _insert_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
             "RETURNING and the column is not an autoincrement column (lastrowid). Give the "
             "key a Python-side default, or set it before flushing."
         )
+    dialect = plan.dialect
+    # a generated integer key on a dialect without a batched RETURNING (SQLite):
+    # multi-row INSERT pages, their keys matched by order (see _insert_pages)
+    pages = (len(rows) > 1 and bool(keys) and dialect.use_insertmanyvalues
+             and plan.insert_returning and not dialect.insert_executemany_returning
+             and pk_fetch == (plan.autoinc_key,) and pk_fetch[0] in generated)
+    if pages:
+        use_lastrowid = False
     returning = () if use_lastrowid else pk_fetch
     post_select: tuple[str, ...] = ()
     expire: tuple[str, ...] = ()
@@ -493,11 +557,14 @@ def _insert_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
         sql = _insert_sql(plan, keys, sqlkeys, ())
         many = len(params) > 1
         _run(conn, plan, sql, params if many else params[0], many, states)
+    elif pages:
+        _insert_pages(uow, plan, conn, keys, sqlkeys, returning, rows, params)
     elif use_lastrowid:
         sql = _insert_sql(plan, keys, sqlkeys, ())
         pkey = pk_fetch[0]
         populate = uow.populate
-        for (state, obj, _p), prow in zip(rows, params):
+        for r, prow in zip(rows, params):
+            state, obj = r[0], r[1]
             cursor = _run(conn, plan, sql, prow, False, [state])
             key = getattr(cursor, "lastrowid", None)
             cursor.close()
@@ -509,19 +576,76 @@ def _insert_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
                     "key (or a Python-side default) before flushing."
                 )
             populate(obj.__dict__, pkey, key)
+    elif len(rows) > 1 and dialect.use_insertmanyvalues and dialect.insert_executemany_returning:
+        # one pipelined executemany; the driver keeps each parameter set's RETURNING
+        # row in parameter order, so row i belongs to object i
+        sql = _insert_sql(plan, keys, sqlkeys, returning)
+        cursor = _run(conn, plan, sql, params, True, states, returning=True)
+        fetched = cursor.fetchall()
+        cursor.close()
+        if len(fetched) != len(rows):
+            raise exc.FlushError(
+                f"INSERT into {plan.table.name!r} returned {len(fetched)} row(s) for "
+                f"{len(rows)} objects ({_states_str(states)}); can't match generated keys. "
+                "Pass create_engine(..., use_insertmanyvalues=False) to insert row by row."
+            )
+        for r, ret in zip(rows, fetched):
+            _populate_row(uow, plan, r[1].__dict__, returning, ret)
     else:
         sql = _insert_sql(plan, keys, sqlkeys, returning)
-        for (state, obj, _p), prow in zip(rows, params):
-            cursor = _run(conn, plan, sql, prow, False, [state])
+        for r, prow in zip(rows, params):
+            cursor = _run(conn, plan, sql, prow, False, [r[0]])
             ret = cursor.fetchone()
             cursor.close()
-            _populate_row(uow, plan, obj.__dict__, returning, ret)
+            _populate_row(uow, plan, r[1].__dict__, returning, ret)
     if post_select:
-        for state, obj, _p in rows:
-            _select_back(uow, plan, conn, state, obj.__dict__, post_select)
+        for r in rows:
+            _select_back(uow, plan, conn, r[0], r[1].__dict__, post_select)
     if expire:
         for state in states:
             uow.expire_after(state, expire)
+
+
+def _insert_pages(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[str, ...],
+                  sqlkeys: tuple[str, ...], returning: tuple[str, ...], rows: list[Any],
+                  params: list[tuple[Any, ...]]) -> None:
+    """Rows with a generated autoincrement key (``returning[0]``) as multi-row
+    ``INSERT ... VALUES (..), (..) RETURNING key, ...`` pages (SQLite).
+
+    The RETURNING order is not guaranteed, but SQLite gives each row of one
+    statement the next key in VALUES order (max(rowid) + 1, also under
+    AUTOINCREMENT), so the sorted keys map to the rows in order.  A page whose
+    keys are not one contiguous run (the table's rowids are exhausted and
+    SQLite picks random ones, or a trigger inserted into the same table) can't
+    be matched and fails the flush instead of guessing."""
+    dialect = plan.dialect
+    page = max(1, min(dialect.insertmanyvalues_page_size,
+                      dialect.insertmanyvalues_max_parameters // len(keys)))
+    only_key = len(returning) == 1
+    for start in range(0, len(rows), page):
+        chunk = rows[start:start + page]
+        n = len(chunk)
+        # only full pages are cached: a last, shorter page is built each time
+        sql = _insert_sql(plan, keys, sqlkeys, returning, n, cache=n == page or n == 1)
+        flat = tuple(chain.from_iterable(params[start:start + n]))
+        states = [r[0] for r in chunk]
+        cursor = _run(conn, plan, sql, flat, False, states)
+        fetched = sorted(cursor.fetchall(), key=itemgetter(0))
+        cursor.close()
+        got = [r[0] for r in fetched]
+        if len(got) != n or got[-1] - got[0] != n - 1:
+            raise exc.FlushError(
+                f"A multi-row INSERT into {plan.table.name!r} returned keys that are not "
+                f"one ascending run ({got[:3]}...{got[-3:]} for {n} rows), so they can't "
+                f"be matched to {_states_str(states)} (a trigger inserting into the same "
+                "table, or exhausted rowids). Pass create_engine(..., "
+                "use_insertmanyvalues=False) to insert row by row with lastrowid."
+            )
+        if only_key:
+            uow.populate_column([r[1].__dict__ for r in chunk], returning[0], got)
+        else:
+            for r, ret in zip(chunk, fetched):
+                _populate_row(uow, plan, r[1].__dict__, returning, ret)
 
 
 def _insert_with_core(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: InstanceState,

@@ -70,8 +70,9 @@ class UOWTransaction:
         self.deletes: dict[Mapper, Work] = {}
         self.clean: list[InstanceState] = []
         self.row_switches: dict[InstanceState, InstanceState] = {}
-        # (dict, key, previous value or NO_VALUE) for every value the flush wrote
-        self.populated: list[tuple[dict[str, Any], str, Any]] = []
+        # (dict, key, previous value or NO_VALUE) for every value the flush wrote,
+        # or (dicts, key, previous values) from populate_column()
+        self.populated: list[tuple[Any, str, Any]] = []
         self.expire: list[tuple[InstanceState, list[str]]] = []
         self.rekeyed: list[InstanceState] = []
         self.dependencies: set[tuple[Mapper, Mapper]] = set()
@@ -170,6 +171,13 @@ class UOWTransaction:
         """Write ``d[key] = value``, remembering the old value for :meth:`undo`."""
         self.populated.append((d, key, d.get(key, NO_VALUE)))
         d[key] = value
+
+    def populate_column(self, dicts: list[dict[str, Any]], key: str, values: Sequence[Any]
+                        ) -> None:
+        """:meth:`populate` for many objects at once (one log entry, not one each)."""
+        self.populated.append((dicts, key, [d.get(key, NO_VALUE) for d in dicts]))
+        for d, v in zip(dicts, values):
+            d[key] = v
 
     def expire_after(self, state: InstanceState, keys: Sequence[str]) -> None:
         """Expire ``keys`` of ``state`` once the flush succeeded."""
@@ -330,8 +338,10 @@ class UOWTransaction:
             for state, obj in items:
                 if state in syncs:
                     apply_syncs(self, state, obj)
-        saving_new = [(s, o) for s, o in items if s.ident is None and s not in self.row_switches]
-        updating = [(s, o) for s, o in items if s.ident is not None or s in self.row_switches]
+        switches = self.row_switches  # (the item tuples are reused, not rebuilt)
+        saving_new = [it for it in items if it[0].ident is None and it[0] not in switches]
+        updating = ([it for it in items if it[0].ident is not None or it[0] in switches]
+                    if len(saving_new) != len(items) else [])
         persistence.save_obj(self, mapper, saving_new, updating,
                              self.session._connection_for_mapper(mapper))
 
@@ -423,7 +433,13 @@ class UOWTransaction:
             state.committed_state = committed
         self._committed_log.clear()
         for d, key, previous in reversed(self.populated):
-            if previous is NO_VALUE:
+            if d.__class__ is list:  # a populate_column() entry
+                for di, prev in zip(d, previous):
+                    if prev is NO_VALUE:
+                        di.pop(key, None)
+                    else:
+                        di[key] = prev
+            elif previous is NO_VALUE:
                 d.pop(key, None)
             else:
                 d[key] = previous
@@ -534,8 +550,13 @@ def flush(session: Session, objects: Sequence[Any] | None = None) -> None:
         only = {instance_state(o) for o in objects}
     uow = UOWTransaction(session, txn)
     sid = session.hash_key
-    for state, obj in _selected(session._new, only):
-        uow.register_insert(state, obj)
+    inserts = uow.inserts
+    for item in session._new.items() if only is None else _selected(session._new, only):
+        items = inserts.get(item[0].mapper)  # register_insert, keeping the item tuple
+        if items is None:
+            inserts[item[0].mapper] = [item]
+        else:
+            items.append(item)
     deleted = session._deleted
     for state, obj in _selected(deleted, only):
         uow.register_delete(state, obj)

@@ -70,6 +70,14 @@ class Dialect:
     insert_executemany_returning = False
     implicit_returning = True
     supports_multivalues_insert = True
+    #: a flush batches INSERTs whose generated keys come back: one pipelined
+    #: executemany with RETURNING (``insert_executemany_returning``), or a
+    #: multi-row ``VALUES ... RETURNING`` where the key order is known (SQLite);
+    #: ``create_engine(use_insertmanyvalues=False)`` goes back to one per row
+    use_insertmanyvalues = True
+    #: rows per multi-row INSERT, and the bound parameters one statement may hold
+    insertmanyvalues_page_size = 1000
+    insertmanyvalues_max_parameters = 32700
     supports_default_values = True
     supports_empty_insert = True
     supports_savepoints = True

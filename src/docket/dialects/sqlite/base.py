@@ -56,6 +56,8 @@ class SQLiteDialect(DefaultDialect):
     # a single-row INSERT learns its key from cursor.lastrowid: cheaper than RETURNING
     implicit_returning = False
     supports_multivalues_insert = True
+    # SQLITE_MAX_VARIABLE_NUMBER: 999 before 3.32, 32766 since
+    insertmanyvalues_max_parameters = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
     supports_native_boolean = False
     supports_native_decimal = False
     supports_sequences = False
