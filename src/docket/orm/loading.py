@@ -30,7 +30,9 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from docket import event as _event
 from docket import exc
+from docket.engine.context import ExecPlan
 from docket.engine.result import (
     ChunkedIteratorResult,
     IteratorResult,
@@ -535,26 +537,34 @@ def load_by_pk(session: Session, mapper: Mapper, pk: Sequence[Any], *,
                keys: Sequence[str] | None = None, populate_existing: bool = False,
                with_for_update: Any = None) -> Any:
     """SELECT one object by primary key into the session; None if no row."""
-    keys = tuple(keys or mapper._eager_column_keys)
-    missing_pk = tuple(k for k in mapper._pk_keys if k not in keys)
-    if missing_pk:
-        keys = missing_pk + keys
+    if keys is not None:
+        keys = _with_pk(mapper, keys)
+    else:
+        keys = mapper._loader_cache.get("get_keys")
+        if keys is None:
+            keys = mapper._loader_cache["get_keys"] = _with_pk(mapper,
+                                                               mapper._eager_column_keys)
     stmt = _pk_select(mapper, keys)
     if with_for_update:
         opts = with_for_update if isinstance(with_for_update, dict) else {}
         stmt = stmt.with_for_update(**opts)
-    row = _fetch_pk_row(session, mapper, stmt, pk)
+    row = _fetch_pk_row(session, mapper, stmt, pk, None if with_for_update else keys)
     if row is None:
         return None
     return _pk_loader(session, mapper, keys, populate_existing)(row)
+
+
+def _with_pk(mapper: Mapper, keys: Sequence[str]) -> tuple[str, ...]:
+    """``keys`` with any primary-key attribute they lack in front."""
+    keys = tuple(keys)
+    missing_pk = tuple(k for k in mapper._pk_keys if k not in keys)
+    return missing_pk + keys if missing_pk else keys
 
 
 def _pk_loader(session: Session, mapper: Mapper, keys: tuple[str, ...],
                populate_existing: bool) -> Callable[[Sequence[Any]], Any]:
     """The row loader of ``get()`` misses, kept on the session: valid while
     the identity-map dict it writes to and the event listeners are the same."""
-    from docket import event as _event
-
     cache = session._pk_loaders
     ck = (mapper, keys, populate_existing)
     idmap = session._identity_map._map_for(mapper)
@@ -566,11 +576,31 @@ def _pk_loader(session: Session, mapper: Mapper, keys: tuple[str, ...],
     return load
 
 
-def _fetch_pk_row(session: Session, mapper: Mapper, stmt: Select,
-                  pk: Sequence[Any]) -> Sequence[Any] | None:
-    """Run a primary-key SELECT on the session's connection; the converted row or None."""
+def _fetch_pk_row(session: Session, mapper: Mapper, stmt: Select, pk: Sequence[Any],
+                  keys: tuple[str, ...] | None = None) -> Sequence[Any] | None:
+    """Run a primary-key SELECT on the session's connection; the converted row or None.
+    ``keys``: ``stmt`` is ``_pk_select(mapper, keys)`` as cached (no FOR UPDATE), so it
+    may run straight on a cursor."""
     conn = session._connection_for_mapper(mapper)
     params = {f"pk_{i}": v for i, v in enumerate(pk)}
+    hot = conn._hot_flags()
+    lean = None if (keys is None or conn._execution_options or hot[0] or hot[1]) else (
+        _lean_pk_plan(conn, mapper, keys, stmt))
+    if lean is not None:
+        # straight to the cursor: no execution context or Result is built; cursor
+        # events, logging and error wrapping still apply (_cursor_execute)
+        sql, procs, getter, convert = lean
+        for name, proc in procs:
+            params[name] = proc(params[name])
+        if conn._transaction is None:
+            conn._autobegin()
+        cursor = conn._cursor_execute(sql, params if getter is None else getter(params),
+                                      None, False)
+        row = cursor.fetchone()
+        cursor.close()
+        if row is None:
+            return None
+        return convert(row) if convert is not None else row
     compiled, extracted = conn._compile(stmt, None, False)
     result = conn._execute_compiled(compiled, [params], extracted, {}, stmt)
     cursor = result.cursor
@@ -580,6 +610,22 @@ def _fetch_pk_row(session: Session, mapper: Mapper, stmt: Select,
         return None
     convert = _row_converter(compiled)
     return convert(row) if convert is not None else row
+
+
+def _lean_pk_plan(conn: Any, mapper: Mapper, keys: tuple[str, ...], stmt: Select
+                  ) -> tuple[Any, ...] | None:
+    """How :func:`_fetch_pk_row` runs ``_pk_select(mapper, keys)`` straight on a
+    cursor: (SQL, bind processors, params getter, row converter), compiled once
+    per dialect and cached on the mapper; None when it needs the general path."""
+    ck = ("lean_pk", keys, conn.dialect)
+    lean = mapper._loader_cache.get(ck)
+    if lean is None:
+        compiled, _ = conn._compile(stmt, None, False)
+        plan = ExecPlan(compiled)
+        lean = mapper._loader_cache[ck] = (
+            (compiled.string, plan.procs, plan.getter, _row_converter(compiled))
+            if plan.simple and not plan.expanding else False)
+    return lean or None
 
 
 def load_attributes(session: Session, state: InstanceState, keys: Sequence[str]) -> None:
@@ -594,7 +640,8 @@ def load_attributes(session: Session, state: InstanceState, keys: Sequence[str])
         return
     pk = state.identity
     assert pk is not None
-    row = _fetch_pk_row(session, mapper, _pk_select(mapper, keys), pk)
+    keys = tuple(keys)
+    row = _fetch_pk_row(session, mapper, _pk_select(mapper, keys), pk, keys)
     if row is None:
         raise exc.ObjectDeletedError(
             f"Instance <{mapper.class_.__name__} at 0x{id(obj):x}> has been deleted, or its "

@@ -832,8 +832,20 @@ class Session:
                     obj = state()
                     if obj is not None and isinstance(obj, entity):
                         return obj
+                elif state is None and ident is not None and not (
+                        mapper._eager_candidates or mapper._joined_rels
+                        or self.dispatch.do_orm_execute):
+                    return self._get_miss(mapper, ident)  # not in the map: one SELECT
         return self._get_impl(entity, ident, options, populate_existing, with_for_update,
                               identity_token, execution_options)
+
+    @exclusive
+    def _get_miss(self, mapper: Mapper, ident: Any) -> Any:
+        """get() of a scalar key not in the identity map, nothing special about the
+        mapper or the call: autoflush, then one primary-key SELECT."""
+        if self.autoflush and not self._flushing:
+            self._autoflush()
+        return loading.load_by_pk(self, mapper, (ident,))
 
     @exclusive
     def _get_impl(self, entity: Any, ident: Any, options: Sequence[Any] | None,
