@@ -618,14 +618,14 @@ def _lean_pk_plan(conn: Any, mapper: Mapper, keys: tuple[str, ...], stmt: Select
     cursor: (SQL, bind processors, params getter, row converter), compiled once
     per dialect and cached on the mapper; None when it needs the general path."""
     ck = ("lean_pk", keys, conn.dialect)
-    lean = mapper._loader_cache.get(ck)
+    lean: Any = mapper._loader_cache.get(ck)
     if lean is None:
         compiled, _ = conn._compile(stmt, None, False)
         plan = ExecPlan(compiled)
         lean = mapper._loader_cache[ck] = (
             (compiled.string, plan.procs, plan.getter, _row_converter(compiled))
             if plan.simple and not plan.expanding else False)
-    return lean or None
+    return lean if lean is not False else None
 
 
 def load_attributes(session: Session, state: InstanceState, keys: Sequence[str]) -> None:
