@@ -297,6 +297,8 @@ class Mapper:
         self._save_cascades = any(p.cascade.save_update for p in rels)
         self._delete_cascades = any(p.cascade.delete for p in rels)
         self._other_cascades = bool(rels)
+        #: what expiring a whole object removes from its __dict__
+        self._expire_keys: tuple[str, ...] = self._column_attr_keys + tuple(p.key for p in rels)
 
     def _is_orphan(self, state: InstanceState) -> bool:
         """True when ``state`` lacks a parent through one of the delete-orphan

@@ -702,11 +702,14 @@ def save_updates(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instance
     groups: dict[tuple[Any, ...], list[Any]] = {}
     switches = uow.row_switches
     no_sql: tuple[str, ...] = ()
+    pk_set = frozenset(pk_keys)
     for state, obj in (_sort_persistent(items) if not switches else items):
         if switches and state in switches:
             committed, where_pk = uow.update_source(state)
         else:
-            committed, where_pk = state.committed_state, state.identity
+            committed = state.committed_state
+            ident = state.ident
+            where_pk = ident if ident.__class__ is tuple else (ident,)
         if not committed:
             continue
         d = obj.__dict__
@@ -766,10 +769,11 @@ def save_updates(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instance
                     changes[vkey] = v = gen(old_version) if gen else (old_version or 0) + 1
                     populate(d, vkey, v)
         assert where_pk is not None
-        for i, k in enumerate(pk_keys):
-            if k in changes and not _values_equal(changes[k], where_pk[i]):
-                uow.pk_changed(state)
-                break
+        if not pk_set.isdisjoint(changes):
+            for i, k in enumerate(pk_keys):
+                if k in changes and not _values_equal(changes[k], where_pk[i]):
+                    uow.pk_changed(state)
+                    break
         if inline is not None:
             _update_with_core(uow, plan, conn, state, obj, changes, inline, sqlkeys + server,
                               where_pk, old_version)

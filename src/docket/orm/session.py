@@ -655,8 +655,7 @@ class Session:
         """Expire every persistent object in the session."""
         if self._owner is not None:
             self._check_owner("expire_all")
-        for state in self._identity_map.all_states():
-            self._expire_state(state)
+        _ss.expire_states(self, self._identity_map.all_states())
 
     @exclusive
     def refresh(self, instance: Any, attribute_names: Iterable[str] | None = None,

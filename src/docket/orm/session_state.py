@@ -180,6 +180,33 @@ def restore_identity(session: Session, state: InstanceState, old_ident: Any) -> 
             displaced.session_id = None
 
 
+def expire_states(session: Session, states: Iterable[InstanceState]) -> None:
+    """:func:`expire_state` of whole objects, many at once (commit, expire_all)."""
+    modified = session._modified
+    per_mapper: dict[Any, tuple[tuple[str, ...], Any]] = {}
+    for state in states:
+        obj = state()
+        if obj is None:
+            continue
+        mapper = state.mapper
+        found = per_mapper.get(mapper)
+        if found is None:
+            listeners = mapper.instance_dispatch.expire
+            found = per_mapper[mapper] = (mapper._expire_keys, listeners if listeners else None)
+        keys, listeners = found
+        d = obj.__dict__
+        for k in keys:
+            d.pop(k, None)
+        state.flags |= EXPIRED
+        state._expired_attributes = None
+        state.parents = None
+        state.committed_state = None
+        state.modified = False
+        modified.pop(state, None)
+        if listeners is not None:
+            listeners(obj, None)
+
+
 def expire_state(session: Session, state: InstanceState,
                  keys: Iterable[str] | None = None) -> None:
     """Discard loaded values (all, or ``keys``) and pending changes to them;
@@ -189,11 +216,8 @@ def expire_state(session: Session, state: InstanceState,
         return
     d = obj.__dict__
     if keys is None:
-        for k in state.mapper._column_attr_keys:
+        for k in state.mapper._expire_keys:
             d.pop(k, None)
-        for prop in state.mapper._props.values():
-            if prop.is_relationship:
-                d.pop(prop.key, None)
         state.flags |= EXPIRED
         state._expired_attributes = None
         state.parents = None  # collections reload from the database: parents unknown again

@@ -480,10 +480,16 @@ class UOWTransaction:
             keys = state.mapper._pk_keys
             state.ident = d[keys[0]] if len(keys) == 1 else tuple(d[k] for k in keys)
             idmap._replace(state)
+        # a root transaction's rollback expires everything: only a SAVEPOINT needs
+        # to know which rows its flushes UPDATEd
+        dirty = txn._dirty if txn.nested else None
         for items in self.updates.values():
             for state, obj in items:
-                old = switches.get(state)
-                if old is not None:  # row switch: old leaves as deleted, new takes the row
+                old = switches.get(state) if switches else None
+                if old is None:
+                    if dirty is not None:
+                        dirty.add(state)
+                else:  # row switch: old leaves as deleted, new takes the row
                     self._finish_delete(old, old(), idmap)
                     state.ident = old.ident
                     state.session_id = sid
@@ -491,8 +497,6 @@ class UOWTransaction:
                     idmap._replace(state)
                     new.pop(state, None)
                     txn_new[state] = obj
-                else:
-                    txn._dirty.add(state)
                 session._commit_flushed(state)
         for state in self.clean:
             session._commit_flushed(state)
@@ -500,8 +504,8 @@ class UOWTransaction:
             for state, obj in items:
                 self._finish_delete(state, obj, idmap)
         for state, _obj, _prop, _source, before_delete in self.post_updates:
-            if before_delete:  # UPDATEd (link nulled) before its DELETE: a rolled
-                txn._dirty.add(state)  # back SAVEPOINT must expire what was written
+            if before_delete and dirty is not None:  # UPDATEd (link nulled) before its
+                dirty.add(state)  # DELETE: a rolled back SAVEPOINT expires what was written
         for state, expired_keys in self.expire:
             session._expire_state(state, expired_keys)
 
@@ -560,14 +564,21 @@ def flush(session: Session, objects: Sequence[Any] | None = None) -> None:
     deleted = session._deleted
     for state, obj in _selected(deleted, only):
         uow.register_delete(state, obj)
-    for state, obj in _selected(session._modified, only):
+    updates = uow.updates
+    for item in session._modified.items() if only is None else _selected(session._modified,
+                                                                         only):
+        state = item[0]
         if state.ident is None or state in deleted or state.session_id != sid:
             continue
         if state.flags & DELETED:
             uow.clean.append(state)  # its row is gone: nothing to write, forget the change
             continue
         if state.committed_state:
-            uow.register_update(state, obj)
+            items = updates.get(state.mapper)  # register_update, keeping the item tuple
+            if items is None:
+                updates[state.mapper] = [item]
+            else:
+                items.append(item)
         else:
             uow.clean.append(state)
     if not (uow.inserts or uow.updates or uow.deletes):
