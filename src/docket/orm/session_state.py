@@ -191,8 +191,8 @@ def expire_states(session: Session, states: Iterable[InstanceState]) -> None:
         mapper = state.mapper
         found = per_mapper.get(mapper)
         if found is None:
-            listeners = mapper.instance_dispatch.expire
-            found = per_mapper[mapper] = (mapper._expire_keys, listeners if listeners else None)
+            expire = mapper.instance_dispatch.expire
+            found = per_mapper[mapper] = (mapper._expire_keys, expire if expire else None)
         keys, listeners = found
         d = obj.__dict__
         for k in keys:
