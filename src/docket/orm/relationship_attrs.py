@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from docket import event as _event
 from docket import exc
 from docket.orm.attributes import HISTORY_BLANK, History, PassiveFlag
 from docket.orm.state import NO_VALUE, STATE_KEY, InstanceState, instance_state
@@ -217,10 +218,10 @@ class RelationshipAttributeImpl:
         """The current value of an unloaded scalar, as far as it can be known:
         from the identity map for a many-to-one (no SQL), loaded for a
         one-to-one parent side (its old child must be updated)."""
-        from docket.orm import strategies
-
         if state.ident is None or state.session is None:
             return NO_VALUE
+        from docket.orm import strategies
+
         if self.direction.name == "MANYTOONE" and not (
                 self.cascade.delete_orphan or self.active_history):
             found = strategies.identity_lookup(self, state, obj)
@@ -280,8 +281,7 @@ class RelationshipAttributeImpl:
             old._docket_owner = None
         else:
             _record(state, key, old_items if old is not NO_VALUE else NO_VALUE)
-        for item in items:
-            self._check_item(obj, item)
+        istates = [self._check_item(obj, item) for item in items]
         coll = new_collection(self, state, items)
         d[key] = coll
         before = {id(x) for x in old_items}
@@ -289,9 +289,9 @@ class RelationshipAttributeImpl:
         for item in old_items:
             if id(item) not in after:
                 self._coll_removed(state, item, initiator)
-        for item in items:
+        for item, istate in zip(items, istates):
             if id(item) not in before:
-                self._coll_appended(state, item, initiator)
+                self._coll_appended(state, item, initiator, istate)
 
     # -- collection events (called by docket.orm.collections) ----------------------------
     def _coll_changing(self: Any, state: InstanceState, coll: Any) -> None:
@@ -302,9 +302,10 @@ class RelationshipAttributeImpl:
             state._modified_event()
 
     def _coll_appended(self: Any, state: InstanceState, item: Any,
-                       initiator: Any) -> None:
+                       initiator: Any, istate: InstanceState | None = None) -> None:
         obj = state()
-        istate = self._check_item(obj, item)
+        if istate is None:
+            istate = self._check_item(obj, item)
         listeners = self._append_listeners
         if listeners:
             for fn, _retval in listeners:
@@ -443,8 +444,6 @@ class RelationshipAttributeImpl:
 
     def _listeners(self: Any, identifier: str) -> list[tuple[Any, bool]]:
         """AttributeEvents listeners, recomputed only when listeners change."""
-        from docket import event as _event
-
         cache = self.__dict__.get("_listener_cache")
         if cache is None or cache[0] != _event._version:
             from docket.orm.events import attribute_listeners
