@@ -589,8 +589,12 @@ def _insert_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
                 f"{len(rows)} objects ({_states_str(states)}); can't match generated keys. "
                 "Pass create_engine(..., use_insertmanyvalues=False) to insert row by row."
             )
-        for r, ret in zip(rows, fetched):
-            _populate_row(uow, plan, r[1].__dict__, returning, ret)
+        if len(returning) == 1 and returning[0] not in plan.result_procs:
+            uow.populate_column([r[1].__dict__ for r in rows], returning[0],
+                                [ret[0] for ret in fetched])
+        else:
+            for r, ret in zip(rows, fetched):
+                _populate_row(uow, plan, r[1].__dict__, returning, ret)
     else:
         sql = _insert_sql(plan, keys, sqlkeys, returning)
         for r, prow in zip(rows, params):
@@ -621,7 +625,7 @@ def _insert_pages(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
     dialect = plan.dialect
     page = max(1, min(dialect.insertmanyvalues_page_size,
                       dialect.insertmanyvalues_max_parameters // len(keys)))
-    only_key = len(returning) == 1
+    only_key = len(returning) == 1 and returning[0] not in plan.result_procs
     for start in range(0, len(rows), page):
         chunk = rows[start:start + page]
         n = len(chunk)
