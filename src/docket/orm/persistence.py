@@ -262,16 +262,16 @@ def _suspect_values(plan: _TablePlan, states: Sequence[InstanceState]) -> str:
             v = d.get(key)
             if v is None or isinstance(v, ClauseElement):
                 continue
-            try:
+            try:  # a diagnosis only: never let it mask the error being reported
                 expected: type | None = col.type.python_type
-            except NotImplementedError:
-                expected = None
-            if isinstance(v, int) and not -(2**63) <= v < 2**63:
-                why = "out of the 64-bit integer range"
-            elif expected is not None and not isinstance(v, expected) and not (
-                    issubclass(expected, Number) and isinstance(v, Number)):
-                why = f"expected {expected.__name__}"
-            else:
+                if isinstance(v, int) and not -(2**63) <= v < 2**63:
+                    why = "out of the 64-bit integer range"
+                elif expected is not None and not isinstance(v, expected) and not (
+                        issubclass(expected, Number) and isinstance(v, Number)):
+                    why = f"expected {expected.__name__}"
+                else:
+                    continue
+            except Exception:
                 continue
             shown = repr(v)
             if len(shown) > 60:
@@ -517,8 +517,8 @@ def _insert_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
         params = [get(r[2]) for r in rows]
     else:
         params = []
-        for i, r in enumerate(rows):
-            row = list(prebuilt[i]) if prebuilt is not None else [r[2][k] for k in keys]
+        for n, r in enumerate(rows):
+            row = list(prebuilt[n]) if prebuilt is not None else [r[2][k] for k in keys]
             for i, proc in procs:
                 if row[i] is not None:
                     row[i] = proc(row[i])
