@@ -120,6 +120,12 @@ def test_load_refresh_expire_events(session: Session, listen: Any) -> None:
     log.clear()
     session.refresh(item)
     assert [e[0] for e in log] == ["expire", "refresh"]
+    log.clear()
+    other = Item(id=2, name="b")
+    session.add(other)
+    session.commit()  # expire_on_commit: every object, all attributes (attrs None)
+    assert sorted(log, key=repr) == [("expire", None), ("expire", None)]
+    assert "name" not in item.__dict__ and "name" not in other.__dict__
 
 
 def test_init_event_installed_only_while_listened(listen: Any) -> None:
