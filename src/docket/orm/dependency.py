@@ -29,9 +29,9 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from docket import exc
-from docket.orm.persistence import state_str
 from docket.orm.relationships import MANYTOONE, ONETOMANY
 from docket.orm.state import NO_VALUE, STATE_KEY, InstanceState
+from docket.orm.table_plan import state_str
 
 if TYPE_CHECKING:
     from docket.orm.relationships import RelationshipProperty

@@ -1,11 +1,12 @@
 """The statements of a flush: batched INSERT, UPDATE and DELETE per mapper.
 
 Rows are grouped by the exact set of columns they write, so each group is
-one SQL string run as one ``executemany`` -- or, where primary keys or
-server values must come back, one execute per row with RETURNING /
-``lastrowid``.  SQL strings are built once per (mapper, dialect, column set)
-and cached on the mapper (:class:`_TablePlan`); a row's parameters are one
-plain tuple in column order.
+one SQL string run as one ``executemany`` -- or, where generated keys must
+come back, one batch with RETURNING (a pipelined executemany, or multi-row
+VALUES pages on SQLite) or, for a single row, ``lastrowid``.  SQL strings
+are built once per (mapper, dialect, column set) and cached on the
+mapper's :class:`~docket.orm.table_plan.TablePlan`; a row's parameters are
+one plain tuple in column order.
 
 Server-generated values (seed 000, "Fetching Server-Generated Defaults"):
 
@@ -36,26 +37,39 @@ from __future__ import annotations
 import datetime
 import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from itertools import chain
-from numbers import Number
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from docket import exc
 from docket.orm.attributes import _values_equal
 from docket.orm.state import NO_VALUE, InstanceState
+from docket.orm.table_plan import (
+    CALLABLE,
+    CORE,
+    PLAIN_COL,
+    SCALAR,
+    SERVER,
+    SQL,
+    VERSION,
+    TablePlan,
+    plan_for,
+    run_core,
+    run_statement,
+    state_str,
+    states_str,
+)
 from docket.sql import dml as sqldml
 from docket.sql.elements import ClauseElement, Null, and_
-from docket.sql.schema import Column
 from docket.sql.schema import Sequence as SchemaSequence
 
 if TYPE_CHECKING:
     from docket.orm.mapper import Mapper
     from docket.orm.unitofwork import UOWTransaction
 
-__all__ = ["delete_obj", "save_obj", "state_str"]
+__all__ = ["delete_obj", "save_obj"]
 
 # value classes that are certainly plain data (fast check before isinstance)
 _PLAIN = frozenset({int, str, float, bool, bytes, type(None)})
@@ -63,239 +77,12 @@ _PLAIN = frozenset({int, str, float, bool, bytes, type(None)})
 _PLAIN_VALUES = _PLAIN | {Decimal, datetime.datetime, datetime.date, datetime.time,
                           datetime.timedelta, uuid.UUID}
 
-# how a column gets its value when an INSERT (or UPDATE, for onupdate) has none
-_PLAIN_COL = 0   # NULL
-_SCALAR = 1      # Python scalar default
-_CALLABLE = 2    # Python callable default (context-aware or not)
-_SQL = 3         # SQL expression without bind params, rendered into the cached SQL
-_CORE = 4        # SQL expression with bind params: the row goes through Core
-_SERVER = 5      # the database generates it (server default, autoincrement, identity)
-_VERSION = 6     # version_id_col counter (Python side)
-
-
-def state_str(state: InstanceState) -> str:
-    """``<User at 0x7f.. id=5>`` -- an object in error messages, never its repr()."""
-    obj = state()
-    where = f"0x{id(obj):x}" if obj is not None else "(gone)"
-    ident = state.identity
-    if ident is not None:
-        keys = state.mapper._pk_keys
-        shown = " ".join(f"{k}={v!r}" for k, v in zip(keys, ident))
-        return f"<{state.mapper.class_.__name__} at {where} {shown}>"
-    return f"<{state.mapper.class_.__name__} at {where} (pending)>"
-
-
-def _states_str(states: Sequence[InstanceState]) -> str:
-    shown = ", ".join(state_str(s) for s in states[:5])
-    return shown + (f" and {len(states) - 5} more" if len(states) > 5 else "")
-
-
-class _TablePlan:
-    """Per-(mapper, dialect) facts about writing the mapper's table; built once.
-
-    Invariants: ``columns`` lists every writable column of the table in table
-    order; ``insert_kinds``/``onupdate_kinds`` hold a kind code per column
-    (module constants); ``sql_cache`` maps a statement shape to its SQL.
-    """
-
-    def __init__(self, mapper: Mapper, dialect: Any) -> None:
-        table = mapper.local_table
-        self.mapper = mapper
-        self.table = table
-        self.dialect = dialect
-        self.q_table = dialect.format_table(table)
-        self.positional = dialect.positional
-        self.columns: list[tuple[str, Column]] = [
-            (key, col) for key, col in mapper._key_to_col.items()
-            if isinstance(col, Column) and col.table is table
-            and mapper._props[key].is_writable  # type: ignore[attr-defined]
-        ]
-        self.key_to_col = dict(self.columns)
-        self.col_index = {key: i for i, (key, _col) in enumerate(self.columns)}
-        key_of = {col: key for key, col in self.columns}
-        self.pk_keys: tuple[str, ...] = tuple(mapper._pk_keys)
-        self.pk_cols = [mapper._key_to_col[k] for k in self.pk_keys]
-        autoinc = getattr(table, "autoincrement_column", None)
-        self.autoinc_key = key_of.get(autoinc) if autoinc is not None else None
-        self.bind_procs = {
-            key: p for key, col in self.columns
-            if (p := col.type._cached_bind_processor(dialect)) is not None
-        }
-        self.result_procs = {
-            key: p for key, col in self.columns
-            if (p := col.type._cached_result_processor(dialect, None)) is not None
-        }
-        self.insert_returning = bool(dialect.insert_returning)
-        self.update_returning = bool(dialect.update_returning)
-        # generated primary keys: RETURNING where the dialect prefers it, else lastrowid
-        self.pk_by_returning = self.insert_returning and bool(dialect.implicit_returning)
-        eager = mapper.eager_defaults
-        self.eager_insert = eager is True or (eager == "auto" and self.insert_returning)
-        self.eager_update = eager is True
-        self.version_key = mapper._version_key
-        self.version_gen = mapper.version_id_generator
-        self.sql_fragments: dict[str, str] = {}   # key -> rendered default / onupdate SQL
-        self.core_exprs: dict[str, Any] = {}      # key -> default expression with binds
-        self.onupdate_fragments: dict[str, str] = {}
-        self.onupdate_core: dict[str, Any] = {}
-        self.insert_kinds: list[tuple[str, int]] = [
-            (key, self._insert_kind(key, col)) for key, col in self.columns
-        ]
-        self.onupdate_kinds: list[tuple[str, int]] = [
-            (key, kind) for key, col in self.columns
-            if (kind := self._onupdate_kind(key, col)) != _PLAIN_COL
-        ]
-        self.sql_cache: dict[Any, str] = {}
-        # the common table -- a generated integer key, every other column written as
-        # given: (those keys in table order, the key, a getter of their values)
-        self.fast_insert: tuple[tuple[str, ...], str, Callable[[Any], tuple[Any, ...]]] | None
-        self.fast_insert = None
-        kinds = dict(self.insert_kinds)
-        pk = self.autoinc_key
-        if pk is not None and self.pk_keys == (pk,) and kinds.get(pk) == _SERVER:
-            fkeys = tuple(k for k, kind in self.insert_kinds if k != pk)
-            if fkeys and all(kinds[k] == _PLAIN_COL for k in fkeys):
-                get: Any = itemgetter(*fkeys)
-                if len(fkeys) == 1:
-                    get = (lambda g: lambda d: (g(d),))(get)
-                self.fast_insert = (fkeys, pk, get)
-
-    def _render(self, expr: Any) -> str | None:
-        compiled = expr.compile(dialect=self.dialect)
-        return None if compiled.params else str(compiled.string)
-
-    def _insert_kind(self, key: str, col: Column) -> int:
-        default = col.default
-        if key == self.version_key and default is None:
-            return _SERVER if self.version_gen is False else _VERSION
-        if isinstance(default, SchemaSequence):
-            if self.dialect.supports_sequences:
-                self.sql_fragments[key] = self._render(default.next_value()) or ""
-                return _SQL
-            return _SERVER if key == self.autoinc_key else _PLAIN_COL
-        if default is not None:
-            if default.is_clause_element:
-                fragment = self._render(default.arg)
-                if fragment is None:
-                    self.core_exprs[key] = default.arg
-                    return _CORE
-                self.sql_fragments[key] = fragment
-                return _SQL
-            return _CALLABLE if default.is_callable else _SCALAR
-        if (col.server_default is not None or key == self.autoinc_key
-                or col.identity is not None or col.computed is not None):
-            return _SERVER
-        return _PLAIN_COL
-
-    def _onupdate_kind(self, key: str, col: Column) -> int:
-        onupdate = col.onupdate
-        if onupdate is not None:
-            if onupdate.is_clause_element:
-                fragment = self._render(onupdate.arg)
-                if fragment is None:
-                    self.onupdate_core[key] = onupdate.arg
-                    return _CORE
-                self.onupdate_fragments[key] = fragment
-                return _SQL
-            return _CALLABLE if onupdate.is_callable else _SCALAR
-        if col.server_onupdate is not None or col.computed is not None:
-            return _SERVER
-        return _PLAIN_COL
-
-    def quote(self, key: str) -> str:
-        return str(self.dialect.quote(self.key_to_col[key].name))
-
-    def qualified(self, key: str) -> str:
-        return f"{self.q_table}.{self.quote(key)}"
-
-    def placeholders(self, n: int) -> list[str]:
-        return [self.dialect.placeholder(f"p{i}", i) for i in range(1, n + 1)]
-
-    def bind_indexes(self, keys: Sequence[str]) -> list[tuple[int, Any]]:
-        procs = self.bind_procs
-        return [(i, procs[k]) for i, k in enumerate(keys) if k in procs]
-
-
-def _plan(mapper: Mapper, dialect: Any) -> _TablePlan:
-    cache = mapper._persistence_cache
-    plan = cache.get(dialect)
-    if plan is None:
-        plan = cache[dialect] = _TablePlan(mapper, dialect)
-    return plan
-
-
-def _driver_params(plan: _TablePlan, row: Any) -> Any:
-    """Positional tuple -> the driver's form (a dict for named paramstyles)."""
-    if plan.positional:
-        return row
-    return {f"p{i}": v for i, v in enumerate(row, 1)}
-
-
-def _run(conn: Any, plan: _TablePlan, sql: str, params: Any, many: bool,
-         states: Sequence[InstanceState], returning: bool = False) -> Any:
-    """Execute with events and error wrapping; name the objects on failure.
-    ``many`` and ``returning``: the rows of every parameter set, in order."""
-    if not plan.positional:
-        params = ([_driver_params(plan, p) for p in params] if many
-                  else _driver_params(plan, params))
-    try:
-        return conn._cursor_execute(sql, params, None, many, returning)
-    except exc.DocketError as e:
-        suspects = _suspect_values(plan, states)
-        if suspects:
-            e.add_detail(f"[values that may be the cause: {suspects}]")
-        e.add_detail(f"[while flushing: {_states_str(states)}]")
-        raise
-
-
-def _suspect_values(plan: _TablePlan, states: Sequence[InstanceState]) -> str:
-    """After a failed statement: the attributes whose values don't fit their column
-    (not the column type's Python type, or an int beyond 64 bits), so the error can
-    say which attribute to fix.  Runs only on the error path."""
-    found: list[str] = []
-    for state in states[:20]:
-        obj = state()
-        if obj is None:
-            continue
-        d = obj.__dict__
-        for key, col in plan.columns:
-            v = d.get(key)
-            if v is None or isinstance(v, ClauseElement):
-                continue
-            try:  # a diagnosis only: never let it mask the error being reported
-                expected: type | None = col.type.python_type
-                if isinstance(v, int) and not -(2**63) <= v < 2**63:
-                    why = "out of the 64-bit integer range"
-                elif expected is not None and not isinstance(v, expected) and not (
-                        issubclass(expected, Number) and isinstance(v, Number)):
-                    why = f"expected {expected.__name__}"
-                else:
-                    continue
-            except Exception:
-                continue
-            shown = repr(v)
-            if len(shown) > 60:
-                shown = shown[:57] + "..."
-            found.append(f"{plan.mapper.class_.__name__}.{key} = {shown} "
-                         f"({type(v).__name__}; {why} for column {col.name!r})")
-            if len(found) >= 5:
-                return "; ".join(found)
-    return "; ".join(found)
-
-
-def _run_core(conn: Any, stmt: Any, state: InstanceState) -> Any:
-    try:
-        return conn.execute(stmt)
-    except exc.DocketError as e:
-        e.add_detail(f"[while flushing: {state_str(state)}]")
-        raise
-
 
 class _DefaultContext:
     """What a context-aware Python default receives: ``get_current_parameters()``
     gives the row's values so far, keyed by column key."""
 
-    def __init__(self, connection: Any, plan: _TablePlan, params: dict[str, Any]) -> None:
+    def __init__(self, connection: Any, plan: TablePlan, params: dict[str, Any]) -> None:
         self.connection = connection
         self.dialect = plan.dialect
         self.engine = getattr(connection, "engine", None)
@@ -311,13 +98,13 @@ class _DefaultContext:
         return self.current_parameters
 
 
-def _python_default(conn: Any, plan: _TablePlan, default: Any, params: dict[str, Any]) -> Any:
+def _python_default(conn: Any, plan: TablePlan, default: Any, params: dict[str, Any]) -> Any:
     if default.is_callable:
         return default.arg(_DefaultContext(conn, plan, params))
     return default.arg
 
 
-def _populate_row(uow: UOWTransaction, plan: _TablePlan, d: dict[str, Any],
+def _populate_row(uow: UOWTransaction, plan: TablePlan, d: dict[str, Any],
                   keys: Sequence[str], row: Sequence[Any]) -> None:
     procs = plan.result_procs
     for k, v in zip(keys, row):
@@ -325,7 +112,7 @@ def _populate_row(uow: UOWTransaction, plan: _TablePlan, d: dict[str, Any],
         uow.populate(d, k, p(v) if p is not None and v is not None else v)
 
 
-def _select_back(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: InstanceState,
+def _select_back(uow: UOWTransaction, plan: TablePlan, conn: Any, state: InstanceState,
                  d: dict[str, Any], keys: Sequence[str]) -> None:
     """eager_defaults without RETURNING: SELECT the server-generated ``keys`` now."""
     ck = ("select", tuple(keys))
@@ -337,7 +124,7 @@ def _select_back(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: Instan
             f"SELECT {', '.join(plan.qualified(k) for k in keys)} FROM {plan.q_table} "
             f"WHERE {where}"
         )
-    cursor = _run(conn, plan, sql, _pk_params(plan, [d.get(k) for k in plan.pk_keys]), False,
+    cursor = run_statement(conn, plan, sql, _pk_params(plan, [d.get(k) for k in plan.pk_keys]), False,
                   [state])
     row = cursor.fetchone()
     cursor.close()
@@ -345,7 +132,7 @@ def _select_back(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: Instan
         _populate_row(uow, plan, d, keys, row)
 
 
-def _pk_params(plan: _TablePlan, pk: Sequence[Any]) -> list[Any]:
+def _pk_params(plan: TablePlan, pk: Sequence[Any]) -> list[Any]:
     out = list(pk)
     procs = plan.bind_procs
     for i, key in enumerate(plan.pk_keys):
@@ -373,7 +160,7 @@ def _ident_of(item: tuple[InstanceState, Any]) -> Any:
 def save_inserts(uow: UOWTransaction, mapper: Mapper, items: list[tuple[InstanceState, Any]],
                  conn: Any) -> None:
     """INSERT new objects, grouped by the columns each one writes."""
-    plan = _plan(mapper, conn.dialect)
+    plan = plan_for(mapper, conn.dialect)
     groups: dict[tuple[Any, ...], list[Any]] = {}
     kinds = plan.insert_kinds
     populate = uow.populate
@@ -403,10 +190,10 @@ def save_inserts(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instance
         for key, kind in kinds:
             v = d.get(key, NO_VALUE)
             if v is None or v is NO_VALUE:
-                if kind == _PLAIN_COL:
+                if kind == PLAIN_COL:
                     params[key] = None
                     continue
-                if kind == _SCALAR or kind == _CALLABLE or kind == _VERSION:
+                if kind == SCALAR or kind == CALLABLE or kind == VERSION:
                     params[key] = NO_VALUE  # keeps table order; filled in below
                 if missing is None:
                     missing = [(key, kind)]
@@ -427,15 +214,15 @@ def save_inserts(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instance
             sql_l: list[str] = []
             gen_l: list[str] = []
             for key, kind in missing:
-                if kind == _SERVER:
+                if kind == SERVER:
                     gen_l.append(key)
-                elif kind == _SQL:
+                elif kind == SQL:
                     sql_l.append(key)
-                elif kind == _VERSION:
+                elif kind == VERSION:
                     gen = plan.version_gen
                     params[key] = v = gen(None) if gen else 1
                     populate(d, key, v)
-                elif kind == _CORE:
+                elif kind == CORE:
                     if inline is None:
                         inline = {}
                     inline[key] = plan.core_exprs[key]
@@ -472,7 +259,7 @@ def save_inserts(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instance
         _insert_group(uow, plan, conn, fkeys, (), (fpk,), fast_items, fast_values)
 
 
-def _insert_sql(plan: _TablePlan, keys: tuple[str, ...], sqlkeys: tuple[str, ...],
+def _insert_sql(plan: TablePlan, keys: tuple[str, ...], sqlkeys: tuple[str, ...],
                 returning: tuple[str, ...], nrows: int = 1, cache: bool = True) -> str:
     """``INSERT INTO t (cols) VALUES (...)[, (...) x nrows] [RETURNING ...]``;
     the parameters are ``keys`` row after row.  Cached unless ``cache`` is False."""
@@ -499,7 +286,7 @@ def _insert_sql(plan: _TablePlan, keys: tuple[str, ...], sqlkeys: tuple[str, ...
     return sql
 
 
-def _insert_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[str, ...],
+def _insert_group(uow: UOWTransaction, plan: TablePlan, conn: Any, keys: tuple[str, ...],
                   sqlkeys: tuple[str, ...], generated: tuple[str, ...], rows: list[Any],
                   prebuilt: list[tuple[Any, ...]] | None = None) -> None:
     """One INSERT shape: executemany, or per row with lastrowid / RETURNING.
@@ -531,7 +318,7 @@ def _insert_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
     if pk_fetch and not use_lastrowid and not plan.insert_returning:
         raise exc.FlushError(
             f"Can't fetch the database-generated primary key {list(pk_fetch)} of "
-            f"{_states_str(states)}: the {plan.dialect.name} dialect has no INSERT .. "
+            f"{states_str(states)}: the {plan.dialect.name} dialect has no INSERT .. "
             "RETURNING and the column is not an autoincrement column (lastrowid). Give the "
             "key a Python-side default, or set it before flushing."
         )
@@ -556,7 +343,7 @@ def _insert_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
     if not returning and not use_lastrowid:
         sql = _insert_sql(plan, keys, sqlkeys, ())
         many = len(params) > 1
-        _run(conn, plan, sql, params if many else params[0], many, states)
+        run_statement(conn, plan, sql, params if many else params[0], many, states)
     elif pages:
         _insert_pages(uow, plan, conn, keys, sqlkeys, returning, rows, params)
     elif use_lastrowid:
@@ -565,7 +352,7 @@ def _insert_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
         populate = uow.populate
         for r, prow in zip(rows, params):
             state, obj = r[0], r[1]
-            cursor = _run(conn, plan, sql, prow, False, [state])
+            cursor = run_statement(conn, plan, sql, prow, False, [state])
             key = getattr(cursor, "lastrowid", None)
             cursor.close()
             if key is None:
@@ -580,13 +367,13 @@ def _insert_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
         # one pipelined executemany; the driver keeps each parameter set's RETURNING
         # row in parameter order, so row i belongs to object i
         sql = _insert_sql(plan, keys, sqlkeys, returning)
-        cursor = _run(conn, plan, sql, params, True, states, returning=True)
+        cursor = run_statement(conn, plan, sql, params, True, states, returning=True)
         fetched = cursor.fetchall()
         cursor.close()
         if len(fetched) != len(rows):
             raise exc.FlushError(
                 f"INSERT into {plan.table.name!r} returned {len(fetched)} row(s) for "
-                f"{len(rows)} objects ({_states_str(states)}); can't match generated keys. "
+                f"{len(rows)} objects ({states_str(states)}); can't match generated keys. "
                 "Pass create_engine(..., use_insertmanyvalues=False) to insert row by row."
             )
         if len(returning) == 1 and returning[0] not in plan.result_procs:
@@ -598,7 +385,7 @@ def _insert_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
     else:
         sql = _insert_sql(plan, keys, sqlkeys, returning)
         for r, prow in zip(rows, params):
-            cursor = _run(conn, plan, sql, prow, False, [r[0]])
+            cursor = run_statement(conn, plan, sql, prow, False, [r[0]])
             ret = cursor.fetchone()
             cursor.close()
             _populate_row(uow, plan, r[1].__dict__, returning, ret)
@@ -610,7 +397,7 @@ def _insert_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
             uow.expire_after(state, expire)
 
 
-def _insert_pages(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[str, ...],
+def _insert_pages(uow: UOWTransaction, plan: TablePlan, conn: Any, keys: tuple[str, ...],
                   sqlkeys: tuple[str, ...], returning: tuple[str, ...], rows: list[Any],
                   params: list[tuple[Any, ...]]) -> None:
     """Rows with a generated autoincrement key (``returning[0]``) as multi-row
@@ -633,7 +420,7 @@ def _insert_pages(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
         sql = _insert_sql(plan, keys, sqlkeys, returning, n, cache=n == page or n == 1)
         flat = tuple(chain.from_iterable(params[start:start + n]))
         states = [r[0] for r in chunk]
-        cursor = _run(conn, plan, sql, flat, False, states)
+        cursor = run_statement(conn, plan, sql, flat, False, states)
         fetched = sorted(cursor.fetchall(), key=itemgetter(0))
         cursor.close()
         got = [r[0] for r in fetched]
@@ -641,7 +428,7 @@ def _insert_pages(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
             raise exc.FlushError(
                 f"A multi-row INSERT into {plan.table.name!r} returned keys that are not "
                 f"one ascending run ({got[:3]}...{got[-3:]} for {n} rows), so they can't "
-                f"be matched to {_states_str(states)} (a trigger inserting into the same "
+                f"be matched to {states_str(states)} (a trigger inserting into the same "
                 "table, or exhausted rowids). Pass create_engine(..., "
                 "use_insertmanyvalues=False) to insert row by row with lastrowid."
             )
@@ -652,7 +439,7 @@ def _insert_pages(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
                 _populate_row(uow, plan, r[1].__dict__, returning, ret)
 
 
-def _insert_with_core(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: InstanceState,
+def _insert_with_core(uow: UOWTransaction, plan: TablePlan, conn: Any, state: InstanceState,
                       obj: Any, params: dict[str, Any], inline: dict[str, Any],
                       server: list[str]) -> None:
     """An INSERT whose values include SQL expressions: compiled by Core, alone."""
@@ -674,13 +461,13 @@ def _insert_with_core(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: I
         ret_keys = pk_fetch + refetch
         if ret_keys:
             stmt = stmt.returning(*[k2c[k] for k in ret_keys])
-        result = _run_core(conn, stmt, state)
+        result = run_core(conn, stmt, state)
         if ret_keys:
             row = result.fetchone()
             _populate_row(uow, plan, d, ret_keys, row)  # Core already converted types
         result.close()
     else:
-        result = _run_core(conn, stmt, state)
+        result = run_core(conn, stmt, state)
         pk_row = result.inserted_primary_key
         for k, v in zip(plan.pk_keys, pk_row or ()):
             if k in pk_fetch:
@@ -696,7 +483,7 @@ def _insert_with_core(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: I
 def save_updates(uow: UOWTransaction, mapper: Mapper, items: list[tuple[InstanceState, Any]],
                  conn: Any) -> None:
     """UPDATE changed objects, grouped by the set of columns each one changes."""
-    plan = _plan(mapper, conn.dialect)
+    plan = plan_for(mapper, conn.dialect)
     k2c = plan.key_to_col
     vkey = plan.version_key
     onupdates = plan.onupdate_kinds
@@ -749,11 +536,11 @@ def save_updates(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instance
             for key, kind in onupdates:
                 if key in changes or (inline is not None and key in inline):
                     continue
-                if kind == _SERVER:
+                if kind == SERVER:
                     server.append(key)
-                elif kind == _SQL:
+                elif kind == SQL:
                     sqlkeys.append(key)
-                elif kind == _CORE:
+                elif kind == CORE:
                     if inline is None:
                         inline = {}
                     inline[key] = plan.onupdate_core[key]
@@ -804,7 +591,7 @@ def save_updates(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instance
         _update_group(uow, plan, conn, keys, sqlkeys_t, returning, rows)
 
 
-def _update_sql(plan: _TablePlan, keys: tuple[str, ...], sqlkeys: tuple[str, ...],
+def _update_sql(plan: TablePlan, keys: tuple[str, ...], sqlkeys: tuple[str, ...],
                 returning: tuple[str, ...]) -> str:
     ck = ("update", keys, sqlkeys, returning)
     sql = plan.sql_cache.get(ck)
@@ -825,7 +612,7 @@ def _update_sql(plan: _TablePlan, keys: tuple[str, ...], sqlkeys: tuple[str, ...
     return sql
 
 
-def _stale(kind: str, plan: _TablePlan, expected: int, matched: int,
+def _stale(kind: str, plan: TablePlan, expected: int, matched: int,
            states: Sequence[InstanceState]) -> exc.StaleDataError:
     verb = "update" if kind == "UPDATE" else "delete"
     why = (
@@ -836,12 +623,12 @@ def _stale(kind: str, plan: _TablePlan, expected: int, matched: int,
     )
     return exc.StaleDataError(
         f"{kind} statement on table {plan.table.name!r} expected to {verb} {expected} row(s); "
-        f"{matched} were matched. {why}: {_states_str(states)}. Roll back the session, "
+        f"{matched} were matched. {why}: {states_str(states)}. Roll back the session, "
         "reload the object(s) and apply the change again."
     )
 
 
-def _update_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[str, ...],
+def _update_group(uow: UOWTransaction, plan: TablePlan, conn: Any, keys: tuple[str, ...],
                   sqlkeys: tuple[str, ...], returning: tuple[str, ...], rows: list[Any]) -> None:
     sql = _update_sql(plan, keys, sqlkeys, returning)
     versioned = plan.version_key is not None
@@ -878,7 +665,7 @@ def _update_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
     if returning:
         matched = 0
         for (state, obj, *_rest), prow in zip(rows, params):
-            cursor = _run(conn, plan, sql, prow, False, [state])
+            cursor = run_statement(conn, plan, sql, prow, False, [state])
             ret = cursor.fetchone()
             cursor.close()
             if ret is not None:
@@ -891,7 +678,7 @@ def _update_group(uow: UOWTransaction, plan: _TablePlan, conn: Any, keys: tuple[
         raise _stale("UPDATE", plan, n, matched, states)
 
 
-def _execute_counted(conn: Any, plan: _TablePlan, sql: str, params: list[Any],
+def _execute_counted(conn: Any, plan: TablePlan, sql: str, params: list[Any],
                      states: list[InstanceState], versioned: bool) -> tuple[int, bool]:
     """Run an UPDATE/DELETE batch; (rows matched, whether that count is reliable).
     A versioned batch runs row by row where executemany's count isn't reliable."""
@@ -900,18 +687,18 @@ def _execute_counted(conn: Any, plan: _TablePlan, sql: str, params: list[Any],
     if n > 1 and versioned and not dialect.supports_sane_multi_rowcount:
         matched = 0
         for state, prow in zip(states, params):
-            cursor = _run(conn, plan, sql, prow, False, [state])
+            cursor = run_statement(conn, plan, sql, prow, False, [state])
             matched += cursor.rowcount
             cursor.close()
         return matched, bool(dialect.supports_sane_rowcount)
-    cursor = _run(conn, plan, sql, params if n > 1 else params[0], n > 1, states)
+    cursor = run_statement(conn, plan, sql, params if n > 1 else params[0], n > 1, states)
     matched = cursor.rowcount
     cursor.close()
     return matched, bool(dialect.supports_sane_multi_rowcount if n > 1
                          else dialect.supports_sane_rowcount)
 
 
-def _update_with_core(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: InstanceState,
+def _update_with_core(uow: UOWTransaction, plan: TablePlan, conn: Any, state: InstanceState,
                       obj: Any, changes: dict[str, Any], inline: dict[str, Any],
                       server: list[str], where_pk: Sequence[Any], old_version: Any) -> None:
     """An UPDATE that sets SQL expressions: compiled by Core, alone; the
@@ -930,7 +717,7 @@ def _update_with_core(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: I
     d = obj.__dict__
     if plan.update_returning and refetch:
         stmt = stmt.returning(*[k2c[k] for k in refetch])
-        result = _run_core(conn, stmt, state)
+        result = run_core(conn, stmt, state)
         row = result.fetchone()
         result.close()
         rowcount = 0 if row is None else 1
@@ -939,7 +726,7 @@ def _update_with_core(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: I
                 uow.populate(d, k, v)
         expire = [k for k in server if k not in refetch]
     else:
-        result = _run_core(conn, stmt, state)
+        result = run_core(conn, stmt, state)
         rowcount = result.rowcount
         result.close()
         expire = list(inline) + list(server)
@@ -955,7 +742,7 @@ def _update_with_core(uow: UOWTransaction, plan: _TablePlan, conn: Any, state: I
 def delete_states(uow: UOWTransaction, mapper: Mapper, items: list[tuple[InstanceState, Any]],
                   conn: Any) -> None:
     """DELETE rows by primary key (and version), as one executemany where possible."""
-    plan = _plan(mapper, conn.dialect)
+    plan = plan_for(mapper, conn.dialect)
     versioned = plan.version_key is not None
     sql = plan.sql_cache.get("delete")
     if sql is None:
@@ -995,7 +782,7 @@ def delete_states(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instanc
         if mapper.confirm_deleted_rows:
             warnings.warn(
                 f"DELETE statement on table {plan.table.name!r} expected to delete {n} row(s); "
-                f"{matched} were matched ({_states_str(states)}). Set "
+                f"{matched} were matched ({states_str(states)}). Set "
                 "confirm_deleted_rows=False in the mapper configuration to silence this.",
                 UserWarning, stacklevel=4,
             )

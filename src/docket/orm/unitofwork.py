@@ -30,6 +30,7 @@ from docket import exc
 from docket._util import topological
 from docket.orm import persistence
 from docket.orm.state import DELETED, NO_VALUE, WAS_DELETED, InstanceState, instance_state
+from docket.orm.table_plan import state_str
 from docket.sql.elements import ClauseElement
 
 if TYPE_CHECKING:
@@ -235,9 +236,9 @@ class UOWTransaction:
                     switched = True
                 else:
                     warnings.warn(
-                        f"New instance {persistence.state_str(state)} with identity key "
+                        f"New instance {state_str(state)} with identity key "
                         f"{(mapper.class_, ident if not single else (ident,), None)} conflicts "
-                        f"with persistent instance {persistence.state_str(existing)}; the "
+                        f"with persistent instance {state_str(existing)}; the "
                         "INSERT will likely fail. Use session.merge() to copy state onto the "
                         "loaded object instead.", stacklevel=4)
             if switched:
@@ -417,7 +418,7 @@ class UOWTransaction:
         cyclic = topological.find_cycles(states, edges)
         rels = sorted({str(p) for s in cyclic for p, src in self.syncs.get(s, ())
                        if src is not None and src in cyclic})
-        shown = ", ".join(persistence.state_str(s) for s in list(cyclic)[:6])
+        shown = ", ".join(state_str(s) for s in list(cyclic)[:6])
         err = exc.CircularDependencyError(
             f"Circular dependency detected between rows: {shown} reference each other "
             f"through {', '.join(rels) or 'their relationships'}, so none can be written "
