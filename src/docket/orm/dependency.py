@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from docket import exc
 from docket.orm.relationships import MANYTOONE, ONETOMANY
-from docket.orm.state import NO_VALUE, STATE_KEY, InstanceState
+from docket.orm.state import DELETED, NO_VALUE, STATE_KEY, InstanceState
 from docket.orm.table_plan import state_str
 
 if TYPE_CHECKING:
     from docket.orm.relationships import RelationshipProperty
-    from docket.orm.unitofwork import UOWTransaction
+    from docket.orm.unitofwork import UOWTransaction, Work
 
 __all__ = ["preprocess", "run_post_saves", "run_pre_deletes"]
 
@@ -84,6 +84,10 @@ def _members(prop: RelationshipProperty, state: InstanceState, obj: Any, load: b
 def preprocess(uow: UOWTransaction) -> None:
     """Decide the relationship work of a flush (see the module docstring).
 
+    Each relationship handles its objects as one batch; objects the work adds
+    to the flush (cascaded deletes, children that must be UPDATEd) are handled
+    in the next round, until a round finds nothing new.
+
     Raises:
         FlushError: a primary-key column would have to be set to NULL.
     """
@@ -95,33 +99,39 @@ def preprocess(uow: UOWTransaction) -> None:
             for state, obj in list(items):
                 if mapper._is_orphan(state):
                     uow.cascade_delete(state, obj)
-    done: set[tuple[Any, InstanceState, bool]] = set()
+    done: dict[tuple[Any, bool], set[InstanceState]] = {}
     while True:
         work = []
         for mapper in list(dict.fromkeys([*uow.inserts, *uow.updates, *uow.deletes])):
             rels = mapper._flush_rels
             if not rels:
                 continue
+            # snapshots: the work below may add objects to these lists
             saves = uow.inserts.get(mapper, []) + uow.updates.get(mapper, [])
-            deletes = uow.deletes.get(mapper, [])
+            deletes = list(uow.deletes.get(mapper, ()))
             for prop in rels:
-                for state, obj in saves:
-                    if (prop, state, False) not in done:
-                        done.add((prop, state, False))
-                        work.append((prop, state, obj, False))
-                for state, obj in deletes:
-                    if (prop, state, True) not in done:
-                        done.add((prop, state, True))
-                        work.append((prop, state, obj, True))
+                for deleting, items in ((False, saves), (True, deletes)):
+                    if not items:
+                        continue
+                    seen = done.get((prop, deleting))
+                    if seen is None:
+                        done[(prop, deleting)] = {s for s, _o in items}
+                        batch = items
+                    else:
+                        batch = [it for it in items if it[0] not in seen]
+                        if not batch:
+                            continue
+                        seen.update(s for s, _o in batch)
+                    work.append((prop, batch, deleting))
         if not work:
             break
-        for prop, state, obj, deleting in work:
+        for prop, batch, deleting in work:
             if prop.direction is ONETOMANY:
-                _one_to_many(uow, prop, state, obj, deleting)
+                _one_to_many(uow, prop, batch, deleting)
             elif prop.direction is MANYTOONE:
-                _many_to_one(uow, prop, state, obj, deleting)
+                _many_to_one(uow, prop, batch, deleting)
             else:
-                _many_to_many(uow, prop, state, obj, deleting)
+                _many_to_many(uow, prop, batch, deleting)
     # removed children nulled only if nothing gave them a new parent meanwhile
     for cstate, cobj, prop in uow.pending_nulls:
         jobs = uow.syncs.get(cstate, ())
@@ -137,8 +147,7 @@ def preprocess(uow: UOWTransaction) -> None:
             uow.expire_after(cstate, [scalar.key])
 
 
-def _in_flush(uow: UOWTransaction, prop: RelationshipProperty, owner: InstanceState,
-              istate: InstanceState) -> bool:
+def _in_flush(uow: UOWTransaction, prop: RelationshipProperty, istate: InstanceState) -> bool:
     """Whether a related object takes part in this session's flush; warns
     (as SQLAlchemy does) when it is not in the session at all."""
     if istate.session_id == uow.session.hash_key:
@@ -150,110 +159,129 @@ def _in_flush(uow: UOWTransaction, prop: RelationshipProperty, owner: InstanceSt
     return False
 
 
-def _one_to_many(uow: UOWTransaction, prop: RelationshipProperty, state: InstanceState,
-                 obj: Any, deleting: bool) -> None:
+def _one_to_many(uow: UOWTransaction, prop: RelationshipProperty, items: Work,
+                 deleting: bool) -> None:
     if deleting:
         if prop.passive_deletes == "all":
             return
         load = not prop.passive_deletes
-        for child in _members(prop, state, obj, load):
-            cstate = _st(child)
-            if uow.is_deleted(cstate):
-                uow.add_row_edge(state, cstate, deleting=True)
+        for state, obj in items:
+            for child in _members(prop, state, obj, load):
+                cstate = _st(child)
+                if uow.is_deleted(cstate):
+                    uow.add_delete_edge(state, cstate)
+                    continue
+                if prop.cascade.delete:
+                    uow.cascade_delete(cstate, child)
+                    uow.add_delete_edge(state, cstate)
+                else:  # unless something gives it a new parent in this flush
+                    uow.pending_nulls.append((cstate, child, prop))
+        return
+    key = prop.key
+    uselist = prop.uselist
+    sid = uow.session.hash_key
+    deleted = uow._deleting
+    for state, obj in items:
+        hist = _history(prop, state, obj)
+        if hist is None:
+            if state.ident is None and key in obj.__dict__:
+                value = obj.__dict__[key]
+                added = value._docket_values() if uselist else (
+                    [] if value is None else [value])
+                removed: list[Any] = []
+            else:
                 continue
-            if prop.cascade.delete:
-                uow.cascade_delete(cstate, child)
-                uow.add_row_edge(state, cstate, deleting=True)
-            else:  # unless something gives it a new parent in this flush
-                uow.pending_nulls.append((cstate, child, prop))
-        return
-    hist = _history(prop, state, obj)
-    if hist is None:
-        if state.ident is None and prop.key in obj.__dict__:
-            items = obj.__dict__[prop.key]
-            hist = (items._docket_values() if prop.uselist else
-                    ([] if items is None else [items]), [])
         else:
-            return
-    added, removed = hist
-    for child in added:
-        if child is None:
-            continue
-        cstate = _st(child)
-        if not _in_flush(uow, prop, state, cstate) or uow.is_deleted(cstate):
-            continue
-        _sync(uow, prop, cstate, child, state)
-    for child in removed:
-        if child is None:
-            continue
-        cstate = _st(child)
-        if uow.is_deleted(cstate) or cstate.session_id != uow.session.hash_key:
-            continue
-        if prop.cascade.delete_orphan and prop.mapper._is_orphan(cstate):
-            if cstate.ident is not None:
-                uow.cascade_delete(cstate, child)
-            continue
-        uow.pending_nulls.append((cstate, child, prop))
+            added, removed = hist
+        for child in added:
+            if child is None:
+                continue
+            cstate = child.__dict__[STATE_KEY]
+            if (cstate.session_id != sid and not _in_flush(uow, prop, cstate)) or (
+                    cstate in deleted or cstate.flags & DELETED):
+                continue
+            _sync(uow, prop, cstate, child, state)
+        for child in removed:
+            if child is None:
+                continue
+            cstate = _st(child)
+            if uow.is_deleted(cstate) or cstate.session_id != sid:
+                continue
+            if prop.cascade.delete_orphan and prop.mapper._is_orphan(cstate):
+                if cstate.ident is not None:
+                    uow.cascade_delete(cstate, child)
+                continue
+            uow.pending_nulls.append((cstate, child, prop))
 
 
-def _many_to_one(uow: UOWTransaction, prop: RelationshipProperty, state: InstanceState,
-                 obj: Any, deleting: bool) -> None:
-    d = obj.__dict__
+def _many_to_one(uow: UOWTransaction, prop: RelationshipProperty, items: Work,
+                 deleting: bool) -> None:
+    key = prop.key
     if deleting:
-        if prop.post_update and any(
-                (d[k] if k in d else getattr(obj, k)) is not None for k in prop._dest_keys):
-            # the row still points somewhere: clear the link before any DELETE
-            uow.post_updates.append((state, obj, prop, None, True))
+        if prop.post_update:
+            for state, obj in items:
+                d = obj.__dict__
+                if any((d[k] if k in d else getattr(obj, k)) is not None
+                       for k in prop._dest_keys):
+                    # the row still points somewhere: clear the link before any DELETE
+                    uow.post_updates.append((state, obj, prop, None, True))
         return
-    committed = state.committed_state
-    changed = bool(committed) and prop.key in committed  # type: ignore[operator]
-    if not changed and not (state.ident is None and prop.key in d):
-        return
-    target = d.get(prop.key, NO_VALUE)
-    if changed and prop.cascade.delete_orphan:
-        old = committed[prop.key]  # type: ignore[index]
-        if old is not None and old is not NO_VALUE and old is not target:
-            ostate = _st(old)
-            if ostate.ident is not None and prop.mapper._is_orphan(ostate):
-                uow.cascade_delete(ostate, old)
-    if target is NO_VALUE:
-        return
-    if target is None:
-        if changed and committed[prop.key] is not None:  # type: ignore[index]
-            uow.pending_nulls.append((state, obj, prop))  # unless deleted as an orphan
-        return
-    tstate = _st(target)
-    if not _in_flush(uow, prop, state, tstate):
-        return
-    if uow.is_deleted(tstate):  # pointing at a row this flush deletes: the link goes
-        uow.pending_nulls.append((state, obj, prop))
-        return
-    _sync(uow, prop, state, obj, tstate)
+    sid = uow.session.hash_key
+    deleted = uow._deleting
+    orphans = prop.cascade.delete_orphan
+    for state, obj in items:
+        d = obj.__dict__
+        committed = state.committed_state
+        changed = bool(committed) and key in committed  # type: ignore[operator]
+        if not changed and not (state.ident is None and key in d):
+            continue
+        target = d.get(key, NO_VALUE)
+        if changed and orphans:
+            old = committed[key]  # type: ignore[index]
+            if old is not None and old is not NO_VALUE and old is not target:
+                ostate = _st(old)
+                if ostate.ident is not None and prop.mapper._is_orphan(ostate):
+                    uow.cascade_delete(ostate, old)
+        if target is NO_VALUE:
+            continue
+        if target is None:
+            if changed and committed[key] is not None:  # type: ignore[index]
+                uow.pending_nulls.append((state, obj, prop))  # unless deleted as an orphan
+            continue
+        tstate = target.__dict__[STATE_KEY]
+        if tstate.session_id != sid and not _in_flush(uow, prop, tstate):
+            continue
+        if tstate in deleted or tstate.flags & DELETED:
+            # pointing at a row this flush deletes: the link goes
+            uow.pending_nulls.append((state, obj, prop))
+            continue
+        _sync(uow, prop, state, obj, tstate)
 
 
-def _many_to_many(uow: UOWTransaction, prop: RelationshipProperty, state: InstanceState,
-                  obj: Any, deleting: bool) -> None:
-    if deleting:
-        if prop.passive_deletes == "all":
-            return
-        for child in _members(prop, state, obj, not prop.passive_deletes):
-            uow.secondary_row(prop, state, _st(child), insert=False)
-        return
-    hist = _history(prop, state, obj)
-    if hist is None:
-        if state.ident is None and prop.key in obj.__dict__ and not prop._dynamic:
-            hist = (obj.__dict__[prop.key]._docket_values(), [])
-        else:
-            return
-    added, removed = hist
-    for child in added:
-        cstate = _st(child)
-        if _in_flush(uow, prop, state, cstate):
-            uow.secondary_row(prop, state, cstate, insert=True)
-    for child in removed:
-        cstate = _st(child)
-        if cstate.ident is not None and state.ident is not None:
-            uow.secondary_row(prop, state, cstate, insert=False)
+def _many_to_many(uow: UOWTransaction, prop: RelationshipProperty, items: Work,
+                  deleting: bool) -> None:
+    for state, obj in items:
+        if deleting:
+            if prop.passive_deletes == "all":
+                return
+            for child in _members(prop, state, obj, not prop.passive_deletes):
+                uow.secondary_row(prop, state, _st(child), insert=False)
+            continue
+        hist = _history(prop, state, obj)
+        if hist is None:
+            if state.ident is None and prop.key in obj.__dict__ and not prop._dynamic:
+                hist = (obj.__dict__[prop.key]._docket_values(), [])
+            else:
+                continue
+        added, removed = hist
+        for child in added:
+            cstate = _st(child)
+            if _in_flush(uow, prop, cstate):
+                uow.secondary_row(prop, state, cstate, insert=True)
+        for child in removed:
+            cstate = _st(child)
+            if cstate.ident is not None and state.ident is not None:
+                uow.secondary_row(prop, state, cstate, insert=False)
 
 
 def _sync(uow: UOWTransaction, prop: RelationshipProperty, dest: InstanceState, dobj: Any,
@@ -269,17 +297,7 @@ def _sync(uow: UOWTransaction, prop: RelationshipProperty, dest: InstanceState, 
             for dk in prop._dest_keys:
                 uow.populate(d, dk, None)
         return
-    jobs = uow.syncs.get(dest)
-    if jobs is None:
-        uow.syncs[dest] = [(prop, source)]
-    else:
-        rev = prop._reverse
-        for p, src in jobs:
-            if src is source and (p is rev or p is prop):
-                return  # both sides of a bidirectional relationship: one job is enough
-        jobs.append((prop, source))
-    uow.add_row_edge(source, dest)
-    if dest.ident is not None:
+    if uow.add_sync(dest, prop, source) and dest.ident is not None:
         uow.ensure_saved(dest, dobj, prop._dest_keys)
 
 
@@ -305,20 +323,36 @@ def _null(uow: UOWTransaction, prop: RelationshipProperty, dest: InstanceState, 
     uow.ensure_saved(dest, dobj, keys)
 
 
-def apply_syncs(uow: UOWTransaction, state: InstanceState, obj: Any) -> None:
-    """Run the sync jobs targeting ``state`` (just before its INSERT/UPDATE)."""
-    d = obj.__dict__
-    for prop, source in uow.syncs[state]:
-        if source is None:
-            for _sk, dk in prop._sync_keys:
-                uow.populate(d, dk, None)
+def apply_syncs(uow: UOWTransaction, items: Work) -> None:
+    """Run the sync jobs targeting ``items`` (just before their INSERT/UPDATE):
+    each destination key is written for all objects at once, one undo-log
+    entry per key; an object's later job for the same key wins."""
+    syncs = uow.syncs
+    columns: dict[str, tuple[list[dict[str, Any]], list[Any]]] = {}
+    for state, obj in items:
+        jobs = syncs.get(state)
+        if jobs is None:
             continue
-        sd = source.dict
-        for sk, dk in prop._sync_keys:
-            value = sd.get(sk, NO_VALUE)
-            if value is NO_VALUE:
-                value = getattr(source(), sk)
-            uow.populate(d, dk, value)
+        d = obj.__dict__
+        for prop, source in jobs:
+            sd = None
+            if source is not None:
+                sobj = source()
+                sd = sobj.__dict__ if sobj is not None else {}
+            for sk, dk in prop._sync_keys:
+                value = None
+                if sd is not None:
+                    value = sd.get(sk, NO_VALUE)
+                    if value is NO_VALUE:
+                        value = getattr(source(), sk)
+                column = columns.get(dk)
+                if column is None:
+                    columns[dk] = ([d], [value])
+                else:
+                    column[0].append(d)
+                    column[1].append(value)
+    for dk, (dicts, values) in columns.items():
+        uow.populate_column(dicts, dk, values)
 
 
 def _value(state: InstanceState, key: str) -> Any:

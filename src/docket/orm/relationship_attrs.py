@@ -204,7 +204,11 @@ class RelationshipAttributeImpl:
         return del_relationship
 
     def _check_item(self: Any, owner: Any, item: Any) -> InstanceState:
-        state = item.__dict__.get(STATE_KEY) if hasattr(item, "__dict__") else None
+        """``item``'s state, after checking it is an instance of the target class.
+
+        Raises:
+            InvalidRequestError: it is not.
+        """
         target = self.mapper.class_
         if not isinstance(item, target):
             raise exc.InvalidRequestError(
@@ -212,7 +216,17 @@ class RelationshipAttributeImpl:
                 f"{target.__name__} (or subclasses), not {item!r} of type "
                 f"{type(item).__name__}; pass a {target.__name__} instance."
             )
+        state = item.__dict__.get(STATE_KEY)
         return state if state is not None else instance_state(item)
+
+    def _check_items(self: Any, owner: Any, items: list[Any]) -> list[InstanceState]:
+        """:meth:`_check_item` of each of ``items``, in order."""
+        target = self.mapper.class_
+        out = []
+        for item in items:
+            state = item.__dict__.get(STATE_KEY) if item.__class__ is target else None
+            out.append(state if state is not None else self._check_item(owner, item))
+        return out
 
     def _old_value(self: Any, state: InstanceState, obj: Any) -> Any:
         """The current value of an unloaded scalar, as far as it can be known:
@@ -228,14 +242,18 @@ class RelationshipAttributeImpl:
             return NO_VALUE if found is strategies.NOT_FOUND else found
         return strategies.load_on_access(self, state, obj)
 
-    def _set_scalar(self: Any, obj: Any, value: Any, initiator: Any) -> None:
+    def _set_scalar(self: Any, obj: Any, value: Any, initiator: Any,
+                    vstate: InstanceState | None = None) -> None:
+        """``obj.<key> = value`` with history, backref, orphan tracking and
+        cascade; ``vstate`` is ``value``'s state when the caller already knows
+        it (a backref from the owner's collection: the type is right)."""
         d = obj.__dict__
         state = _state(obj)
         key = self.key
-        if value is not None:
+        if value is not None and vstate is None:
             vstate = self._check_item(obj, value)
         old = d.get(key, NO_VALUE)
-        if old is NO_VALUE:
+        if old is NO_VALUE and state.ident is not None:
             old = self._old_value(state, obj)
         if old is value and key in d:
             return
@@ -281,9 +299,12 @@ class RelationshipAttributeImpl:
             old._docket_owner = None
         else:
             _record(state, key, old_items if old is not NO_VALUE else NO_VALUE)
-        istates = [self._check_item(obj, item) for item in items]
+        istates = self._check_items(obj, items)
         coll = new_collection(self, state, items)
         d[key] = coll
+        if not old_items:
+            self._appended_all(state, obj, items, istates, initiator)
+            return
         before = {id(x) for x in old_items}
         after = {id(x) for x in items}
         for item in old_items:
@@ -292,6 +313,31 @@ class RelationshipAttributeImpl:
         for item, istate in zip(items, istates):
             if id(item) not in before:
                 self._coll_appended(state, item, initiator, istate)
+
+    def _appended_all(self: Any, state: InstanceState, obj: Any, items: list[Any],
+                      istates: list[InstanceState], initiator: Any) -> None:
+        """:meth:`_coll_appended` for each of ``items`` (a collection assigned
+        whole), with the per-relationship decisions taken once."""
+        if self._append_listeners or self._track_parents:
+            for item, istate in zip(items, istates):
+                self._coll_appended(state, item, initiator, istate)
+            return
+        rev = self._reverse
+        if rev is initiator:
+            rev = None
+        cascade = initiator is None and self.cascade.save_update and state.session_id is not None
+        if rev is not None and not rev.uselist and not rev._dynamic:
+            set_scalar = rev._set_scalar  # the usual many-to-one backref, without the detour
+            for item, istate in zip(items, istates):
+                set_scalar(item, obj, self, state)
+                if cascade:
+                    self._cascade_add(state, istate, item)
+            return
+        for item, istate in zip(items, istates):
+            if rev is not None:
+                rev._backref_add(item, obj, self)
+            if cascade:
+                self._cascade_add(state, istate, item)
 
     # -- collection events (called by docket.orm.collections) ----------------------------
     def _coll_changing(self: Any, state: InstanceState, coll: Any) -> None:

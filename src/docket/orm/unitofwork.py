@@ -4,8 +4,10 @@ bookkeeping after it succeeds or fails.
 Order: mappers are sorted topologically by the foreign keys between their
 tables (``docket._util.topological``); per mapper, INSERTs then UPDATEs run
 parents first, and DELETEs children first after all saves.  Relationship
-dependencies (one-to-many, many-to-one, many-to-many, self-referential rows)
-add edges to the same sort through :meth:`UOWTransaction.add_dependency`.
+dependencies (one-to-many, many-to-one, self-referential rows) add edges to
+the same sort: :meth:`UOWTransaction.add_sync` records the mappers of every
+foreign-key copy as it is decided, and the rows' own order is derived from
+those copies only where it matters (self-referential tables, mapper cycles).
 
 Row switch (as SQLAlchemy): a new object whose primary key equals that of an
 object deleted in the same flush becomes an UPDATE of that row instead of a
@@ -81,7 +83,8 @@ class UOWTransaction:
         # state, ordering edges between rows, nulls decided after all syncs,
         # post_update links, association rows keyed (prop, insert)
         self.syncs: dict[InstanceState, list[tuple[Any, InstanceState | None]]] = {}
-        self.row_edges: list[tuple[InstanceState, InstanceState]] = []
+        self.row_mappers: set[Mapper] = set()  # mappers with rows ordered among themselves
+        self._save_edges: list[tuple[InstanceState, InstanceState]] | None = None
         self.delete_edges: list[tuple[InstanceState, InstanceState]] = []
         self.pending_nulls: list[tuple[InstanceState, Any, Any]] = []
         self.post_updates: list[tuple[InstanceState, Any, Any, Any, bool]] = []
@@ -114,11 +117,42 @@ class UOWTransaction:
     def is_deleted(self, state: InstanceState) -> bool:
         return state in self._deleting or bool(state.flags & DELETED)
 
-    def add_row_edge(self, parent: InstanceState, child: InstanceState,
-                     deleting: bool = False) -> None:
-        """``parent``'s row is written before ``child``'s (deleted after)."""
+    def add_delete_edge(self, parent: InstanceState, child: InstanceState) -> None:
+        """``parent``'s row is deleted after ``child``'s."""
         if parent is not child:
-            (self.delete_edges if deleting else self.row_edges).append((parent, child))
+            self.delete_edges.append((parent, child))
+
+    def add_sync(self, dest: InstanceState, prop: Any, source: InstanceState) -> bool:
+        """``dest``'s foreign key takes ``source``'s values before ``dest`` is
+        written; ``source``'s row is written first.  False when a job for the
+        same link exists (both sides of a bidirectional relationship)."""
+        syncs = self.syncs
+        jobs = syncs.get(dest)
+        if jobs is None:
+            syncs[dest] = [(prop, source)]
+        else:
+            rev = prop._reverse
+            for p, src in jobs:
+                if src is source and (p is rev or p is prop):
+                    return False
+            jobs.append((prop, source))
+        # row order is derived from the jobs when needed (save_edges); the
+        # mappers' order is recorded now
+        smapper, dmapper = source.mapper, dest.mapper
+        if smapper is not dmapper:
+            self.dependencies.add((smapper, dmapper))
+        elif source is not dest:
+            self.row_mappers.add(smapper)
+        return True
+
+    def save_edges(self) -> list[tuple[InstanceState, InstanceState]]:
+        """(parent, child) row pairs: the parent's row is written first."""
+        edges = self._save_edges
+        if edges is None:
+            edges = self._save_edges = [
+                (src, dest) for dest, jobs in self.syncs.items() for _p, src in jobs
+                if src is not None and src is not dest]
+        return edges
 
     def ensure_saved(self, state: InstanceState, obj: Any, keys: Sequence[str]) -> None:
         """``state`` gets an INSERT or an UPDATE of ``keys`` in this flush."""
@@ -161,11 +195,6 @@ class UOWTransaction:
             return
         self._secondary_seen.add(key)
         self.secondary_rows.setdefault((prop, insert), []).append((owner, child))
-
-    def add_dependency(self, parent: Mapper, child: Mapper) -> None:
-        """``parent``'s rows must be written before ``child``'s (and deleted after)."""
-        if parent is not child:
-            self.dependencies.add((parent, child))
 
     # -- logs used by persistence -----------------------------------------------------
     def populate(self, d: dict[str, Any], key: str, value: Any) -> None:
@@ -261,12 +290,9 @@ class UOWTransaction:
         the rows' relationships); None when the mappers form a cycle (rows
         are then ordered one by one)."""
         mappers = list(dict.fromkeys([*self.inserts, *self.updates, *self.deletes]))
-        if len(mappers) == 1 and not self.dependencies:
+        if len(mappers) == 1:
             return mappers
-        edges = set(self.dependencies)
-        for p, c in self.row_edges:
-            if p.mapper is not c.mapper:
-                edges.add((p.mapper, c.mapper))
+        edges = set(self.dependencies)  # includes the mappers of every sync job
         for p, c in self.delete_edges:
             if p.mapper is not c.mapper:
                 edges.add((p.mapper, c.mapper))
@@ -304,14 +330,14 @@ class UOWTransaction:
         if order is None:
             self._execute_rows()
             return
-        row_mappers = {p.mapper for p, c in self.row_edges if p.mapper is c.mapper}
+        row_mappers = self.row_mappers
         for mapper in order:
             ins = self.inserts.get(mapper) or []
             upd = self.updates.get(mapper) or []
             if not (ins or upd):
                 continue
             if mapper in row_mappers:
-                for layer in self._layers(ins + upd, self.row_edges):
+                for layer in self._layers(ins + upd, self.save_edges()):
                     self._save(mapper, layer)
             else:
                 self._save(mapper, ins + upd)
@@ -334,11 +360,8 @@ class UOWTransaction:
     def _save(self, mapper: Mapper, items: Work) -> None:
         from docket.orm.dependency import apply_syncs
 
-        syncs = self.syncs
-        if syncs:
-            for state, obj in items:
-                if state in syncs:
-                    apply_syncs(self, state, obj)
+        if self.syncs:
+            apply_syncs(self, items)
         switches = self.row_switches  # (the item tuples are reused, not rebuilt)
         saving_new = [it for it in items if it[0].ident is None and it[0] not in switches]
         updating = ([it for it in items if it[0].ident is not None or it[0] in switches]
@@ -394,7 +417,7 @@ class UOWTransaction:
         session = self.session
         saves = [(s, o) for items in (*self.inserts.values(), *self.updates.values())
                  for s, o in items]
-        for layer in self._layers(saves, self.row_edges):
+        for layer in self._layers(saves, self.save_edges()):
             by_mapper: dict[Mapper, Work] = {}
             for s, o in layer:
                 by_mapper.setdefault(s.mapper, []).append((s, o))
