@@ -74,16 +74,33 @@ def cascade_iter(state: InstanceState, obj: Any, cascade: str, load: bool = Fals
 
 def save_children(session: Session, state: InstanceState, obj: Any) -> None:
     """save-update cascade of ``add()``: related objects join the session;
-    the walk stops at objects already in it (as SQLAlchemy's does)."""
+    the walk stops at objects already in it (as SQLAlchemy's does).
+
+    The same walk as :func:`cascade_iter` with the stop test inlined: this
+    runs for every object added with its children."""
+    from docket.orm.session_state import save_or_update_all
+
     sid = session.hash_key
-
-    def here(istate: InstanceState) -> bool:
-        return bool(istate.flags & WAS_DELETED) or (
-            istate.session_id == sid and (istate in session._new or (
-                istate.ident is not None and session._identity_map._contains_state(istate))))
-
-    for istate, item in list(cascade_iter(state, obj, "save_update", halt_on=here)):
-        session._save_or_update(istate, item)
+    new = session._new
+    here = session._identity_map._contains_state
+    found: list[tuple[InstanceState, Any]] = []
+    seen = {state}
+    todo = [(state, obj)]
+    while todo:
+        st, o = todo.pop()
+        for prop in st.mapper._save_cascades:
+            for item in related(prop, st, o, False):
+                istate = item.__dict__.get(STATE_KEY) or instance_state(item)
+                if istate in seen:
+                    continue
+                seen.add(istate)
+                if istate.flags & WAS_DELETED or (
+                        istate.session_id == sid and (istate in new or here(istate))):
+                    continue
+                pair = (istate, item)
+                found.append(pair)
+                todo.append(pair)
+    save_or_update_all(session, found)
 
 
 def expire_related(session: Session, state: InstanceState, obj: Any) -> None:

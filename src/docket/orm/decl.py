@@ -298,14 +298,13 @@ def _declarative_constructor(self: Any, **kwargs: Any) -> None:
             fast = mapper._plain_init_keys or plain_init_keys(mapper)
             committed: dict[str, Any] = {}
             state.committed_state = committed
+            state.modified = True  # (not in a session yet: nothing else to tell)
             for k, v in kwargs.items():
                 if k in fast and k not in d:
                     d[k] = v
                     committed[k] = NO_VALUE
                 else:
                     _init_set(self, cls_, k, v)
-            if not state.modified:
-                state._modified_event()
             return
     for k, v in kwargs.items():
         _init_set(self, cls_, k, v)

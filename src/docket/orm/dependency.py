@@ -50,6 +50,11 @@ def _history(prop: RelationshipProperty, state: InstanceState, obj: Any
     committed = state.committed_state
     if not committed or prop.key not in committed:
         return None
+    if committed[prop.key] is NO_VALUE and prop.uselist and not prop._dynamic:
+        current = obj.__dict__.get(prop.key, NO_VALUE)
+        if current is not NO_VALUE:  # never loaded before: every member is new
+            return (current._docket_values() if hasattr(current, "_docket_values")
+                    else list(current)), []
     h = prop._history(state, 0)
     return list(h.added), list(h.deleted)
 
@@ -99,9 +104,10 @@ def preprocess(uow: UOWTransaction) -> None:
             for state, obj in list(items):
                 if mapper._is_orphan(state):
                     uow.cascade_delete(state, obj)
-    done: dict[tuple[Any, bool], set[InstanceState]] = {}
+    # (prop, deleting) -> states handled; built only if a round adds objects
+    done: dict[tuple[Any, bool], set[InstanceState]] | None = None
     while True:
-        work = []
+        work: list[tuple[Any, Work, bool]] = []
         for mapper in list(dict.fromkeys([*uow.inserts, *uow.updates, *uow.deletes])):
             rels = mapper._flush_rels
             if not rels:
@@ -113,18 +119,16 @@ def preprocess(uow: UOWTransaction) -> None:
                 for deleting, items in ((False, saves), (True, deletes)):
                     if not items:
                         continue
-                    seen = done.get((prop, deleting))
-                    if seen is None:
-                        done[(prop, deleting)] = {s for s, _o in items}
-                        batch = items
-                    else:
-                        batch = [it for it in items if it[0] not in seen]
-                        if not batch:
+                    if done is not None:
+                        seen = done.setdefault((prop, deleting), set())
+                        items = [it for it in items if it[0] not in seen]
+                        if not items:
                             continue
-                        seen.update(s for s, _o in batch)
-                    work.append((prop, batch, deleting))
+                        seen.update(s for s, _o in items)
+                    work.append((prop, items, deleting))
         if not work:
             break
+        registered = uow.registered
         for prop, batch, deleting in work:
             if prop.direction is ONETOMANY:
                 _one_to_many(uow, prop, batch, deleting)
@@ -132,6 +136,12 @@ def preprocess(uow: UOWTransaction) -> None:
                 _many_to_one(uow, prop, batch, deleting)
             else:
                 _many_to_many(uow, prop, batch, deleting)
+        if uow.registered == registered:
+            break  # nothing joined the flush: every object has been handled
+        if done is None:
+            done = {}
+            for prop, batch, deleting in work:
+                done.setdefault((prop, deleting), set()).update(s for s, _o in batch)
     # removed children nulled only if nothing gave them a new parent meanwhile
     for cstate, cobj, prop in uow.pending_nulls:
         jobs = uow.syncs.get(cstate, ())
@@ -193,6 +203,7 @@ def _one_to_many(uow: UOWTransaction, prop: RelationshipProperty, items: Work,
                 continue
         else:
             added, removed = hist
+        dests = []
         for child in added:
             if child is None:
                 continue
@@ -200,7 +211,9 @@ def _one_to_many(uow: UOWTransaction, prop: RelationshipProperty, items: Work,
             if (cstate.session_id != sid and not _in_flush(uow, prop, cstate)) or (
                     cstate in deleted or cstate.flags & DELETED):
                 continue
-            _sync(uow, prop, cstate, child, state)
+            dests.append((cstate, child))
+        if dests:
+            _sync(uow, prop, state, dests)
         for child in removed:
             if child is None:
                 continue
@@ -229,7 +242,11 @@ def _many_to_one(uow: UOWTransaction, prop: RelationshipProperty, items: Work,
     sid = uow.session.hash_key
     deleted = uow._deleting
     orphans = prop.cascade.delete_orphan
-    for state, obj in items:
+    # consecutive objects pointing at one target (siblings) share one _sync call
+    source: InstanceState | None = None
+    dests: Work = []
+    for item in items:
+        state, obj = item
         d = obj.__dict__
         committed = state.committed_state
         changed = bool(committed) and key in committed  # type: ignore[operator]
@@ -255,7 +272,13 @@ def _many_to_one(uow: UOWTransaction, prop: RelationshipProperty, items: Work,
             # pointing at a row this flush deletes: the link goes
             uow.pending_nulls.append((state, obj, prop))
             continue
-        _sync(uow, prop, state, obj, tstate)
+        if tstate is not source:
+            if dests:
+                _sync(uow, prop, source, dests)  # type: ignore[arg-type]
+            source, dests = tstate, []
+        dests.append(item)
+    if dests:
+        _sync(uow, prop, source, dests)  # type: ignore[arg-type]
 
 
 def _many_to_many(uow: UOWTransaction, prop: RelationshipProperty, items: Work,
@@ -284,21 +307,23 @@ def _many_to_many(uow: UOWTransaction, prop: RelationshipProperty, items: Work,
                 uow.secondary_row(prop, state, cstate, insert=False)
 
 
-def _sync(uow: UOWTransaction, prop: RelationshipProperty, dest: InstanceState, dobj: Any,
-          source: InstanceState) -> None:
-    """``dest``'s foreign key takes ``source``'s referenced values before
-    ``dest`` is written (or after, for post_update)."""
+def _sync(uow: UOWTransaction, prop: RelationshipProperty, source: InstanceState,
+          dests: Work) -> None:
+    """Each of ``dests``' foreign key takes ``source``'s referenced values
+    before it is written (or after, for post_update)."""
     if prop.post_update:
-        uow.post_updates.append((dest, dobj, prop, source, False))
-        if dest.ident is None:
-            # the referenced row may not exist yet when this one is INSERTed: the
-            # link is written by the UPDATE that follows
-            d = dobj.__dict__
-            for dk in prop._dest_keys:
-                uow.populate(d, dk, None)
+        for dest, dobj in dests:
+            uow.post_updates.append((dest, dobj, prop, source, False))
+            if dest.ident is None:
+                # the referenced row may not exist yet when this one is INSERTed:
+                # the link is written by the UPDATE that follows
+                d = dobj.__dict__
+                for dk in prop._dest_keys:
+                    uow.populate(d, dk, None)
         return
-    if uow.add_sync(dest, prop, source) and dest.ident is not None:
-        uow.ensure_saved(dest, dobj, prop._dest_keys)
+    for dest, dobj in uow.add_syncs(prop, source, dests):
+        if dest.ident is not None:
+            uow.ensure_saved(dest, dobj, prop._dest_keys)
 
 
 def _null(uow: UOWTransaction, prop: RelationshipProperty, dest: InstanceState, dobj: Any) -> None:

@@ -76,6 +76,25 @@ class IdentityMap:
             )
         m[state.ident] = state
 
+    def _add_all(self, states: list[InstanceState]) -> None:
+        """:meth:`_add` of each of ``states`` (newly INSERTed, so usually no
+        other object has their identity).
+
+        Raises:
+            InvalidRequestError: another live object already has one of these identities.
+        """
+        m: dict[Any, InstanceState] | None = None
+        mapper = token = None
+        for state in states:
+            if m is None or state.mapper is not mapper or state.identity_token is not token:
+                mapper, token = state.mapper, state.identity_token
+                m = self._map_for(mapper, token)
+            ident = state.ident
+            existing = m.get(ident)
+            if existing is not None and existing is not state and existing() is not None:
+                self._add(state)  # raises, naming both objects
+            m[ident] = state
+
     def _replace(self, state: InstanceState) -> InstanceState | None:
         """Register ``state``, displacing any other live state with its
         identity; returns the displaced one."""

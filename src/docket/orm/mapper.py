@@ -294,7 +294,7 @@ class Mapper:
         #: relationships taking part in a flush (not viewonly)
         self._flush_rels: tuple[Any, ...] = tuple(p for p in rels if not p.viewonly)
         #: whether session.add()/delete()/... must walk relationships
-        self._save_cascades = any(p.cascade.save_update for p in rels)
+        self._save_cascades: tuple[Any, ...] = tuple(p for p in rels if p.cascade.save_update)
         self._delete_cascades = any(p.cascade.delete for p in rels)
         self._other_cascades = bool(rels)
         #: what expiring a whole object removes from its __dict__

@@ -410,6 +410,35 @@ def save_or_update(session: Session, state: InstanceState, obj: Any) -> None:
             dispatch.after_attach(session, obj)
 
 
+def save_or_update_all(session: Session, items: list[tuple[InstanceState, Any]]) -> None:
+    """:func:`save_or_update` of each ``(state, obj)``; transient objects
+    (the usual result of a save-update cascade) join in one loop when no
+    attach/transition event listens.
+
+    Raises:
+        InvalidRequestError: as :func:`save_or_update`.
+    """
+    dispatch = (session._attach_ev if session._attach_seen == _event._version
+                else session._attach_events())
+    if dispatch is not None or not items:
+        for state, obj in items:
+            save_or_update(session, state, obj)
+        return
+    sid = session.hash_key
+    new = session._new
+    modified = session._modified
+    session._autobegin_t()
+    for state, obj in items:
+        if state.ident is not None or (state.session_id is not None and state.session_id != sid):
+            save_or_update(session, state, obj)  # persistent, or another session's: full path
+        elif state not in new:
+            state.flags &= ~WAS_DELETED  # a transient object starts a new life
+            state.session_id = sid
+            new[state] = obj
+            if state.modified:
+                modified[state] = obj
+
+
 def add_pending_with_events(session: Session, state: InstanceState, obj: Any,
                             dispatch: Dispatch) -> None:
     """transient -> pending, firing the session's attach/transition events."""

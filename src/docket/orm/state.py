@@ -129,8 +129,8 @@ class InstanceState(weakref.ref):
         self.parents = None
         return self
 
-    def __init__(self, obj: Any, mapper: Mapper) -> None:
-        pass
+    # no __init__: weakref.ref's accepts (and ignores) the same two arguments,
+    # and a Python-level one would cost a call per object created
 
     # -- object ----------------------------------------------------------------
     def obj(self) -> Any:

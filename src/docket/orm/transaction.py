@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -72,8 +72,16 @@ class _StateRegistry(weakref.WeakKeyDictionary):  # type: ignore[type-arg,unused
         super().__setitem__(state, None)
 
     def update(self, other: Any = None, **kw: Any) -> None:  # type: ignore[override]
-        for state in other or ():
-            self[state] = None
+        self.add_all(other or ())
+
+    def add_all(self, states: Iterable[Any]) -> None:
+        """Register each of ``states`` (one weak reference each, as
+        ``registry[state] = obj`` makes, without two Python calls per state)."""
+        data = self.data
+        remove = self._remove  # type: ignore[attr-defined]
+        ref = weakref.ref
+        for state in states:
+            data[ref(state, remove)] = None
 
 
 class _Bound:

@@ -5,7 +5,7 @@ Order: mappers are sorted topologically by the foreign keys between their
 tables (``docket._util.topological``); per mapper, INSERTs then UPDATEs run
 parents first, and DELETEs children first after all saves.  Relationship
 dependencies (one-to-many, many-to-one, self-referential rows) add edges to
-the same sort: :meth:`UOWTransaction.add_sync` records the mappers of every
+the same sort: :meth:`UOWTransaction.add_syncs` records the mappers of every
 foreign-key copy as it is decided, and the rows' own order is derived from
 those copies only where it matters (self-referential tables, mapper cycles).
 
@@ -72,6 +72,7 @@ class UOWTransaction:
         self.updates: dict[Mapper, Work] = {}
         self.deletes: dict[Mapper, Work] = {}
         self.clean: list[InstanceState] = []
+        self.registered = 0  # objects registered one by one (the relationship work's rounds)
         self.row_switches: dict[InstanceState, InstanceState] = {}
         # (dict, key, previous value or NO_VALUE) for every value the flush wrote,
         # or (dicts, key, previous values) from populate_column()
@@ -98,20 +99,23 @@ class UOWTransaction:
     # -- registration ---------------------------------------------------------------
     def register_insert(self, state: InstanceState, obj: Any) -> None:
         _append(self.inserts, state, obj)
+        self.registered += 1
 
     def register_update(self, state: InstanceState, obj: Any) -> None:
         _append(self.updates, state, obj)
+        self.registered += 1
 
     def register_delete(self, state: InstanceState, obj: Any) -> None:
         _append(self.deletes, state, obj)
+        self.registered += 1
 
     # -- relationship work (called by docket.orm.dependency) ---------------------------
     def index_states(self) -> None:
         """Build the membership sets the relationship work consults (kept up
         to date by :meth:`ensure_saved` / :meth:`cascade_delete` from then on;
-        plain registration doesn't pay for them)."""
-        self._saving = {s for items in (*self.inserts.values(), *self.updates.values())
-                        for s, _o in items}
+        plain registration doesn't pay for them).  ``_saving`` holds only
+        persistent objects: those are the only ones either method looks up."""
+        self._saving = {s for items in self.updates.values() for s, _o in items}
         self._deleting = {s for items in self.deletes.values() for s, _o in items}
 
     def is_deleted(self, state: InstanceState) -> bool:
@@ -122,28 +126,42 @@ class UOWTransaction:
         if parent is not child:
             self.delete_edges.append((parent, child))
 
-    def add_sync(self, dest: InstanceState, prop: Any, source: InstanceState) -> bool:
-        """``dest``'s foreign key takes ``source``'s values before ``dest`` is
-        written; ``source``'s row is written first.  False when a job for the
-        same link exists (both sides of a bidirectional relationship)."""
+    def add_syncs(self, prop: Any, source: InstanceState, dests: Work) -> Work:
+        """Each of ``dests`` takes ``source``'s referenced values through
+        ``prop`` before it is written, and ``source``'s row is written first.
+        Returns the ``dests`` that got a new job (not those a job for the same
+        link already covers: the two sides of a bidirectional relationship)."""
         syncs = self.syncs
-        jobs = syncs.get(dest)
-        if jobs is None:
-            syncs[dest] = [(prop, source)]
-        else:
-            rev = prop._reverse
-            for p, src in jobs:
-                if src is source and (p is rev or p is prop):
-                    return False
-            jobs.append((prop, source))
-        # row order is derived from the jobs when needed (save_edges); the
-        # mappers' order is recorded now
-        smapper, dmapper = source.mapper, dest.mapper
-        if smapper is not dmapper:
-            self.dependencies.add((smapper, dmapper))
-        elif source is not dest:
-            self.row_mappers.add(smapper)
-        return True
+        rev = prop._reverse
+        job = (prop, source)
+        smapper = source.mapper
+        seen_mapper = smapper
+        out = []
+        for item in dests:
+            dest = item[0]
+            jobs = syncs.get(dest)
+            if jobs is None:
+                syncs[dest] = [job]
+            else:
+                for p, src in jobs:
+                    if src is source and (p is rev or p is prop):
+                        break
+                else:
+                    jobs.append(job)
+                    jobs = None
+                if jobs is not None:
+                    continue
+            out.append(item)
+            # the mappers' order is recorded now; row order is derived from the
+            # jobs only where it matters (save_edges)
+            dmapper = dest.mapper
+            if dmapper is smapper:
+                if dest is not source:
+                    self.row_mappers.add(smapper)
+            elif dmapper is not seen_mapper:
+                self.dependencies.add((smapper, dmapper))
+                seen_mapper = dmapper
+        return out
 
     def save_edges(self) -> list[tuple[InstanceState, InstanceState]]:
         """(parent, child) row pairs: the parent's row is written first."""
@@ -484,6 +502,7 @@ class UOWTransaction:
             pk_keys = mapper._pk_keys
             single = len(pk_keys) == 1
             pk0 = pk_keys[0]
+            states = []
             for state, obj in items:
                 d = obj.__dict__
                 state.ident = d[pk0] if single else tuple(d[k] for k in pk_keys)
@@ -491,10 +510,11 @@ class UOWTransaction:
                 state.committed_state = None
                 state.modified = False
                 state.flags |= _INSERTED
-                idmap._add(state)
                 new.pop(state, None)
                 modified.pop(state, None)
-                txn_new[state] = obj
+                states.append(state)
+            idmap._add_all(states)
+            txn_new.add_all(states)
         key_switches = getattr(txn, "_key_switches", None)
         for state in self.rekeyed:
             if key_switches is not None and state not in key_switches:
