@@ -360,7 +360,7 @@ def apply_syncs(uow: UOWTransaction, items: Work) -> None:
             continue
         d = obj.__dict__
         for prop, source in jobs:
-            sd = None
+            sobj = sd = None  # (a None source: the job nulls the key)
             if source is not None:
                 sobj = source()
                 sd = sobj.__dict__ if sobj is not None else {}
@@ -368,8 +368,8 @@ def apply_syncs(uow: UOWTransaction, items: Work) -> None:
                 value = None
                 if sd is not None:
                     value = sd.get(sk, NO_VALUE)
-                    if value is NO_VALUE:
-                        value = getattr(source(), sk)
+                    if value is NO_VALUE:  # expired: loads it
+                        value = getattr(sobj, sk)
                 column = columns.get(dk)
                 if column is None:
                     columns[dk] = ([d], [value])

@@ -77,7 +77,7 @@ class _StateRegistry(weakref.WeakKeyDictionary):  # type: ignore[type-arg,unused
     def add_all(self, states: Iterable[Any]) -> None:
         """Register each of ``states`` (one weak reference each, as
         ``registry[state] = obj`` makes, without two Python calls per state)."""
-        data = self.data
+        data = self.data  # type: ignore[attr-defined]
         remove = self._remove  # type: ignore[attr-defined]
         ref = weakref.ref
         for state in states:
