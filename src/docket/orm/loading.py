@@ -399,6 +399,9 @@ def _row_builder(session: Session, plan: ORMCompileState, populate_existing: boo
             getters.append(_with_eager(session, ent, load, populate_existing, runs))
         else:
             getters.append(operator.itemgetter(ent.start))
+    if len(getters) == 2:  # an entity and its key column (selectin), or two entities
+        g0, g1 = getters
+        return lambda row: (g0(row), g1(row))
     return lambda row: tuple([g(row) for g in getters])
 
 

@@ -307,13 +307,16 @@ def _in_load(session: Session, prop: RelationshipProperty,
             crit = remote_cols[0].in_(chunk) if n == 1 else tuple_(*remote_cols).in_(chunk)
         result = session.execute(base.where(crit),
                                  subquery_of[1] if chunk is None else None)
-        result._require_unique = None  # rows repeated by joined loads below: filtered here
+        # rows repeat only under joined collection loads below (or repeated
+        # association rows): only then is each bucket checked for the object
+        repeats = result._require_unique is not None or prop.secondary is not None
+        result._require_unique = None  # (filtered here)
         for row in result:
             key = row[1] if n == 1 else tuple(row[1:])
             bucket = results.get(key)
             if bucket is None:
                 results[key] = [row[0]]
-            elif not any(x is row[0] for x in bucket):
+            elif not repeats or not any(x is row[0] for x in bucket):
                 bucket.append(row[0])
     for key, states in groups.items():
         found = results.get(key, [])
