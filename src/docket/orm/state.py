@@ -64,8 +64,38 @@ class _NoValue:
 
 NO_VALUE: Any = _NoValue()
 
-#: session id -> Session, so a state can find its session without a strong ref
-_sessions: weakref.WeakValueDictionary[int, Session] = weakref.WeakValueDictionary()
+#: session id -> weak reference to the Session, so a state can find its session
+#: without a strong ref.  A plain dict of refs: a lookup is one dict get and one
+#: call (a WeakValueDictionary's ``get`` is a Python method), and the attribute-set
+#: and flush paths look sessions up once per object.
+_session_refs: dict[int, weakref.ref[Session]] = {}
+
+
+class _SessionRegistry:
+    """The live sessions by id (see ``_session_refs``)."""
+
+    __slots__ = ()
+
+    def __setitem__(self, sid: int, session: Session) -> None:
+        def gone(ref: weakref.ref[Session], sid: int = sid) -> None:
+            if _session_refs.get(sid) is ref:
+                del _session_refs[sid]
+
+        _session_refs[sid] = weakref.ref(session, gone)
+
+    def get(self, sid: int) -> Session | None:
+        ref = _session_refs.get(sid)
+        return ref() if ref is not None else None
+
+    def __contains__(self, sid: object) -> bool:
+        ref = _session_refs.get(sid)  # type: ignore[call-overload]
+        return ref is not None and ref() is not None
+
+    def values(self) -> list[Session]:
+        return [s for s in (r() for r in list(_session_refs.values())) if s is not None]
+
+
+_sessions = _SessionRegistry()
 
 
 class ObjectState(Enum):
@@ -175,8 +205,8 @@ class InstanceState(weakref.ref):
     # -- session -----------------------------------------------------------------
     @property
     def session(self) -> Session | None:
-        sid = self.session_id
-        return _sessions.get(sid) if sid is not None else None
+        ref = _session_refs.get(self.session_id)  # type: ignore[arg-type]
+        return ref() if ref is not None else None
 
     @property
     def _attached(self) -> bool:
@@ -270,7 +300,8 @@ class InstanceState(weakref.ref):
             self.committed_state = {}
         sid = self.session_id
         if sid is not None:
-            session = _sessions.get(sid)
+            ref = _session_refs.get(sid)
+            session = ref() if ref is not None else None
             if session is not None:
                 obj = self()
                 if obj is not None:
