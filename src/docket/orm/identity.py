@@ -86,8 +86,10 @@ class IdentityMap:
         m: dict[Any, InstanceState] | None = None
         mapper = token = None
         for state in states:
-            if m is None or state.mapper is not mapper or state.identity_token is not token:
-                mapper, token = state.mapper, state.identity_token
+            extra = state._extra  # (identity_token, read without the property)
+            stoken = None if extra is None else extra.identity_token
+            if m is None or state.mapper is not mapper or stoken is not token:
+                mapper, token = state.mapper, stoken
                 m = self._map_for(mapper, token)
             ident = state.ident
             existing = m.get(ident)
@@ -105,11 +107,15 @@ class IdentityMap:
             return None
         return existing
 
+    def _state_map(self, state: InstanceState) -> dict[Any, InstanceState] | None:
+        """The dict ``state`` belongs in, if it exists yet."""
+        extra = state._extra  # (identity_token, read without the property)
+        if extra is None or extra.identity_token is None:
+            return self._maps.get(state.mapper.base_mapper)
+        return self._maps.get((state.mapper.base_mapper, extra.identity_token))
+
     def _discard(self, state: InstanceState) -> None:
-        m = self._maps.get(
-            state.mapper.base_mapper if state.identity_token is None
-            else (state.mapper.base_mapper, state.identity_token)
-        )
+        m = self._state_map(state)
         if m is not None and m.get(state.ident) is state:
             del m[state.ident]
 
@@ -118,10 +124,7 @@ class IdentityMap:
     def _contains_state(self, state: InstanceState) -> bool:
         if state.ident is None:
             return False
-        m = self._maps.get(
-            state.mapper.base_mapper if state.identity_token is None
-            else (state.mapper.base_mapper, state.identity_token)
-        )
+        m = self._state_map(state)
         return m is not None and m.get(state.ident) is state
 
     def all_states(self) -> list[InstanceState]:

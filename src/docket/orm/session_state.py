@@ -198,8 +198,10 @@ def expire_states(session: Session, states: Iterable[InstanceState]) -> None:
         for k in keys:
             d.pop(k, None)
         state.flags |= EXPIRED
-        state._expired_attributes = None
-        state.parents = None
+        extra = state._extra
+        if extra is not None:
+            extra.expired = None
+            extra.parents = None
         state.committed_state = None
         state.modified = False
         modified.pop(state, None)
