@@ -273,3 +273,48 @@ def test_get_of_object_marked_for_deletion_returns_it(eng: Any) -> None:
         obj = s.get(Item, 2)
         s.delete(obj)
         assert s.get(Item, 2) is obj
+
+
+def test_rarely_set_state_attributes_round_trip(eng: Any) -> None:
+    """identity_token, load_ctx, parents and the expired keys live in one
+    optional slot: unset they read None without allocating it, set they read
+    back, and None clears them without touching the others."""
+    with Session(eng) as s:
+        item = s.get(Item, 1)
+        state = inspect(item)
+        assert state._extra is None
+        assert (state.identity_token, state.load_ctx, state.parents) == (None, None, None)
+        assert state._expired_attributes is None
+        state.parents = None  # clearing what was never set allocates nothing
+        assert state._extra is None
+        s.expire(item, ["qty"])
+        assert state.expired_attributes == {"qty"}
+        assert state._extra is not None and state._extra.expired == {"qty"}
+        state.parents = parents = {}
+        assert state.parents is parents and state.expired_attributes == {"qty"}
+        state.parents = None  # clears only that one
+        assert state.parents is None and state.expired_attributes == {"qty"}
+        assert item.qty == 1  # reloads the expired key
+        assert not state.expired_attributes
+
+
+def test_identity_map_with_a_token_keeps_states_apart(eng: Any) -> None:
+    """A state whose identity token is set is filed under (base mapper,
+    token): found and discarded there, not under the plain key."""
+    with Session(eng) as s:
+        item = s.get(Item, 2)
+        state = inspect(item)
+        idmap = s._identity_map
+        idmap._discard(state)
+        assert not idmap._contains_state(state)
+        state.identity_token = "shard-a"
+        assert state.key == (Item, (2,), "shard-a")
+        idmap._add_all([state])
+        assert idmap._contains_state(state)
+        assert idmap._get_state(inspect(Item), 2, "shard-a") is state
+        assert idmap._get_state(inspect(Item), 2) is None
+        idmap._discard(state)
+        assert not idmap._contains_state(state)
+        state.identity_token = None  # back under the plain key
+        idmap._add_all([state])
+        assert idmap._get_state(inspect(Item), 2) is state
