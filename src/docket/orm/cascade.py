@@ -9,7 +9,7 @@ SQLAlchemy does, so that children are deleted too).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from docket.orm.state import NO_VALUE, STATE_KEY, WAS_DELETED, InstanceState, instance_state
@@ -45,12 +45,12 @@ def related(prop: Any, state: InstanceState, obj: Any, load: bool) -> list[Any]:
     return [value]
 
 
-def cascade_iter(state: InstanceState, obj: Any, cascade: str, load: bool = False,
-                 halt_on: Callable[[InstanceState], bool] | None = None
+def cascade_iter(state: InstanceState, obj: Any, cascade: str, load: bool = False
                  ) -> Iterator[tuple[InstanceState, Any]]:
     """Every object reachable from ``obj`` along relationships with
-    ``cascade`` (e.g. ``"save_update"``), excluding ``obj`` itself; objects
-    for which ``halt_on`` is true are neither yielded nor walked through."""
+    ``cascade`` (e.g. ``"delete"``), excluding ``obj`` itself (``add()``'s
+    walk, which stops at objects already in the session, is
+    :func:`save_children`)."""
     seen = {state}
     todo = [(state, obj)]
     while todo:
@@ -63,8 +63,6 @@ def cascade_iter(state: InstanceState, obj: Any, cascade: str, load: bool = Fals
                 if istate in seen:
                     continue
                 seen.add(istate)
-                if halt_on is not None and halt_on(istate):
-                    continue
                 yield istate, item
                 todo.append((istate, item))
 
