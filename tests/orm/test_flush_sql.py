@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from expected_sql import q
 
-from docket import ForeignKey, String, func, select
+from docket import ForeignKey, String, TypeDecorator, func, select
 from docket.orm import DeclarativeBase, Mapped, Session, mapped_column
 from docket.testing import SQL, AllOf, Recorder, assert_sql, recording_engine
 
@@ -52,6 +52,27 @@ class Pair(Base):
     a: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     b: Mapped[str] = mapped_column(String(10), primary_key=True)
     v: Mapped[str | None] = mapped_column(String(10))
+
+
+class Shouted(TypeDecorator):
+    """Upper case in the database, lower case in Python: a bind processor on
+    every value written."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return None if value is None else value.upper()
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return None if value is None else value.lower()
+
+
+class Coded(Base):
+    __tablename__ = "coded"
+    code: Mapped[str] = mapped_column(Shouted(10), primary_key=True)
+    label: Mapped[str] = mapped_column(Shouted(20))
+    n: Mapped[int] = mapped_column(default=0)
 
 
 @pytest.fixture
@@ -231,6 +252,32 @@ def test_updates_grouped_by_changed_columns_in_key_order(rec: Any) -> None:
     with engine.connect() as conn:
         rows = conn.execute(select(User.__table__).order_by(User.__table__.c.id)).all()
     assert [tuple(r) for r in rows] == [(1, "u1", 10), (2, "b", 0), (3, "c", 30), (4, "d", 0)]
+
+
+def test_update_runs_bind_processors_on_values_and_keys(rec: Any) -> None:
+    """A changed value and the row's key both go through the column type's bind
+    processor, one changed column or several, in one batch per column set."""
+    engine, recorder = rec
+    with Session(engine) as s:
+        s.add_all([Coded(code=c, label=f"l{c}") for c in ("a", "b", "c")])
+        s.commit()
+        a, b, c = (s.get(Coded, k) for k in ("a", "b", "c"))
+        a.label = "x"
+        b.label = "y"
+        c.label = "z"
+        c.n = 7
+        with recorder.capture() as calls:
+            s.flush()
+        assert_sql(calls, [
+            SQL(q(recorder, "UPDATE coded SET label=? WHERE coded.code = ?"),
+                [("X", "A"), ("Y", "B")]),
+            SQL(q(recorder, "UPDATE coded SET label=?, n=? WHERE coded.code = ?"),
+                ("Z", 7, "C"), many=False),
+        ], ignore_transaction=True)
+        s.commit()
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT code, label, n FROM coded ORDER BY code").all()
+    assert [tuple(r) for r in rows] == [("A", "X", 0), ("B", "Y", 0), ("C", "Z", 7)]
 
 
 def test_no_update_for_no_net_change(rec: Any) -> None:

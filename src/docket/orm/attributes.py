@@ -27,7 +27,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from docket import exc
-from docket.orm.state import EXPIRED, NO_VALUE, STATE_KEY, InstanceState, instance_state
+from docket.orm.state import (
+    EXPIRED,
+    NO_VALUE,
+    STATE_KEY,
+    InstanceState,
+    _session_refs,
+    instance_state,
+)
 from docket.sql.elements import ColumnElement
 
 if TYPE_CHECKING:
@@ -304,19 +311,16 @@ def make_scalar_setter(key: str) -> Callable[[Any, Any], None]:
         if not state.modified:
             state._modified_event()
 
-    set_scalar._docket_plain = True  # type: ignore[attr-defined]  # see plain_init_keys
+    set_scalar._docket_plain = True  # type: ignore[attr-defined]  # see plain_setter_keys
     return set_scalar
 
 
-def plain_init_keys(mapper: Mapper) -> frozenset[str]:
-    """Keys the keyword constructor may write straight into a new object's
-    ``__dict__``: column attributes whose setter is the plain recording setter
-    (no ``set`` listeners).  Cached on the mapper; cleared when listeners change."""
-    keys = mapper._plain_init_keys
-    if keys is None:
-        keys = mapper._plain_init_keys = frozenset(
-            k for k, f in mapper._setters.items() if getattr(f, "_docket_plain", False))
-    return keys
+def plain_setter_keys(setters: dict[str, Callable[[Any, Any], None]]) -> set[str]:
+    """Keys whose setter is the plain recording setter (no ``set`` listeners): the
+    class's ``__setattr__`` records them inline, and the keyword constructor writes
+    a new object's values straight into ``__dict__``.  Kept as ``mapper._plain_keys``
+    and updated in place when listeners come and go."""
+    return {k for k, f in setters.items() if getattr(f, "_docket_plain", False)}
 
 
 def install_set_listeners(mapper: Mapper, key: str,
@@ -326,17 +330,19 @@ def install_set_listeners(mapper: Mapper, key: str,
     result is the value stored), or back to the plain setter when
     ``listeners`` is empty.  Only the listened-to key pays for the events."""
     plain = mapper._plain_setters  # key -> the setter wrapped by set_with_events
-    mapper._plain_init_keys = None
     current = mapper._setters.get(key)
     if current is None:
         return  # not a settable attribute (e.g. a column_property expression)
     base = plain.get(key, current)
     if not listeners:
         if key in plain:
-            mapper._setters[key] = plain.pop(key)
-            _set_descriptor_setter(mapper, key, mapper._setters[key])
+            mapper._setters[key] = restored = plain.pop(key)
+            _set_descriptor_setter(mapper, key, restored)
+            if getattr(restored, "_docket_plain", False):
+                mapper._plain_keys.add(key)
         return
     plain[key] = base
+    mapper._plain_keys.discard(key)
     fns = tuple(listeners)
     from docket.orm.events import AttributeToken
 
@@ -389,7 +395,7 @@ def make_scalar_deleter(key: str) -> Callable[[Any], None]:
 
 
 def install_setattr(cls: type, setters: dict[str, Callable[[Any, Any], None]],
-                    deleters: dict[str, Callable[[Any], None]]) -> None:
+                    deleters: dict[str, Callable[[Any], None]], plain: set[str]) -> None:
     """Give ``cls`` a ``__setattr__``/``__delattr__`` that route mapped keys
     through ``setters``/``deleters`` and everything else to the class's
     previous implementation."""
@@ -400,8 +406,33 @@ def install_setattr(cls: type, setters: dict[str, Callable[[Any, Any], None]],
         base_del = base_del._docket_base
     get_setter = setters.get
     get_deleter = deleters.get
+    session_ref = _session_refs.get
 
     def __setattr__(self: Any, key: str, value: Any) -> None:
+        if key in plain:  # make_scalar_setter's recording, inlined: the hottest write
+            d = self.__dict__
+            state = d.get(STATE_KEY)
+            if state is not None:
+                committed = state.committed_state
+                if committed is None:  # the first change: InstanceState._modified_event
+                    state.committed_state = {key: d.get(key, NO_VALUE)}
+                    d[key] = value
+                    state.modified = True
+                    sid = state.session_id
+                    if sid is not None:
+                        ref = session_ref(sid)
+                        session = ref() if ref is not None else None
+                        if session is not None:
+                            session._modified[state] = self
+                            if session._transaction is None and session.autobegin:
+                                session._autobegin_t()
+                    return
+                if key not in committed:
+                    committed[key] = d.get(key, NO_VALUE)
+                d[key] = value
+                if not state.modified:
+                    state._modified_event()
+                return
         setter = get_setter(key)
         if setter is None:
             base_set(self, key, value)

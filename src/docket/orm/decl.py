@@ -33,7 +33,6 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
 from docket import exc
-from docket.orm.attributes import plain_init_keys
 from docket.orm.exc import MappedAnnotationError
 from docket.orm.mapper import Mapper
 from docket.orm.properties import ColumnProperty, MappedColumn, MapperProperty
@@ -295,7 +294,7 @@ def _declarative_constructor(self: Any, **kwargs: Any) -> None:
         if kwargs and not mapper._user_setattr:
             # a brand-new object: plain column values go straight into __dict__ and
             # history records "no value before" for each, as the setter would
-            fast = mapper._plain_init_keys or plain_init_keys(mapper)
+            fast = mapper._plain_keys
             committed: dict[str, Any] = {}
             state.committed_state = committed
             state.modified = True  # (not in a session yet: nothing else to tell)

@@ -136,6 +136,11 @@ class IdentityMap:
                     out.append(state)
         return out
 
+    def _filed_states(self) -> list[InstanceState]:
+        """Every filed state (a snapshot list), including any whose object was just
+        collected -- for callers that call ``state()`` anyway."""
+        return [state for m in self._maps.values() for state in m.values()]
+
     def _clear(self) -> None:
         self._maps.clear()
 

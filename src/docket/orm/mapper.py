@@ -22,6 +22,7 @@ from docket.orm.attributes import (
     _DataInstrumentedAttribute,
     has_user_setattr,
     install_setattr,
+    plain_setter_keys,
 )
 from docket.orm.properties import ColumnProperty, MapperProperty
 from docket.orm.state import STATE_KEY, InstanceState, instance_state
@@ -257,7 +258,7 @@ class Mapper:
             if deleter is not None:
                 deleters[key] = deleter
         self._setters = setters
-        self._plain_init_keys: frozenset[str] | None = None  # attributes.plain_init_keys
+        self._plain_keys = plain_setter_keys(setters)
         if self._user_setattr:
             for key, prop in self._props.items():
                 setattr(cls, key, _DataInstrumentedAttribute(
@@ -265,7 +266,7 @@ class Mapper:
         else:
             for key, prop in self._props.items():
                 setattr(cls, key, InstrumentedAttribute(cls, key, prop, self))
-            install_setattr(cls, setters, deleters)
+            install_setattr(cls, setters, deleters, self._plain_keys)
         self._plain_setters: dict[str, Any] = {}
         self._refresh_derived()
         if "__mapper__" in cls.__dict__:  # add_property(): re-apply attribute listeners

@@ -143,15 +143,20 @@ def _pk_params(plan: TablePlan, pk: Sequence[Any]) -> list[Any]:
 
 
 def _sort_persistent(items: list[tuple[InstanceState, Any]]) -> list[tuple[InstanceState, Any]]:
-    """Rows in primary-key order (a stable lock order, as SQLAlchemy does)."""
+    """Rows in primary-key order (a stable lock order, as SQLAlchemy does).
+    Objects usually change in the order they were loaded, which is key order
+    already: that is checked first, and the sort itself runs without a Python
+    call per object."""
+    if len(items) < 2:
+        return items
+    idents = [item[0].ident for item in items]
     try:
-        return sorted(items, key=_ident_of)
+        order = sorted(idents)
+        if order == idents:
+            return items
+        return [items[i] for i in sorted(range(len(items)), key=idents.__getitem__)]
     except TypeError:  # incomparable keys (None in a composite key, mixed types)
         return items
-
-
-def _ident_of(item: tuple[InstanceState, Any]) -> Any:
-    return item[0].ident
 
 
 # --- INSERT ------------------------------------------------------------------------------
@@ -482,28 +487,57 @@ def _insert_with_core(uow: UOWTransaction, plan: TablePlan, conn: Any, state: In
 
 def save_updates(uow: UOWTransaction, mapper: Mapper, items: list[tuple[InstanceState, Any]],
                  conn: Any) -> None:
-    """UPDATE changed objects, grouped by the set of columns each one changes."""
+    """UPDATE changed objects, grouped by the set of columns each one changes.
+
+    A group's rows are the ``(state, obj)`` items themselves when the statement
+    needs nothing but the object's current values and its identity (no version
+    counter, no row switch in this flush, nothing fetched back): every value
+    written -- a change, a NULL, a Python ``onupdate`` -- is in ``obj.__dict__``
+    by then, and the key is ``state.ident``.  Otherwise a row is ``(state, obj,
+    changes, where_pk, old_version)``.  ``where_pk`` is the identity as the
+    state keeps it (the value itself for a one-column primary key, else a tuple).
+    """
     plan = plan_for(mapper, conn.dialect)
     k2c = plan.key_to_col
     vkey = plan.version_key
     onupdates = plan.onupdate_kinds
     pk_keys = plan.pk_keys
+    single_pk = len(pk_keys) == 1
     col_index = plan.col_index.__getitem__
     populate = uow.populate
     groups: dict[tuple[Any, ...], list[Any]] = {}
     switches = uow.row_switches
     no_sql: tuple[str, ...] = ()
     pk_set = frozenset(pk_keys)
-    for state, obj in (_sort_persistent(items) if not switches else items):
+    item_rows = not switches and vkey is None
+    # one plain column changed and nothing else written: the item goes straight to
+    # the group of that column (key -> the group's rows), allocating nothing
+    lean = item_rows and not onupdates
+    lean_rows: dict[str, list[Any]] = {}
+    for item in (_sort_persistent(items) if not switches else items):
+        state, obj = item
         if switches and state in switches:
             committed, where_pk = uow.update_source(state)
+            if single_pk and where_pk is not None:
+                where_pk = where_pk[0]
         else:
             committed = state.committed_state
-            ident = state.ident
-            where_pk = ident if ident.__class__ is tuple else (ident,)
+            where_pk = state.ident
         if not committed:
             continue
         d = obj.__dict__
+        if lean and len(committed) == 1:
+            [(key, old)] = committed.items()  # its one (key, value before) pair
+            new = d.get(key, NO_VALUE)
+            cls = new.__class__
+            if cls in _PLAIN and old.__class__ is cls and key in k2c and key not in pk_set:
+                if old == new:
+                    continue  # no net change: no UPDATE
+                rows = lean_rows.get(key)
+                if rows is None:
+                    rows = lean_rows[key] = groups.setdefault(((key,), no_sql, no_sql), [])
+                rows.append(item)
+                continue
         changes: dict[str, Any] = {}
         inline: dict[str, Any] | None = None
         for key, old in committed.items():
@@ -561,13 +595,14 @@ def save_updates(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instance
                     populate(d, vkey, v)
         assert where_pk is not None
         if not pk_set.isdisjoint(changes):
+            pk_t = (where_pk,) if single_pk else where_pk
             for i, k in enumerate(pk_keys):
-                if k in changes and not _values_equal(changes[k], where_pk[i]):
+                if k in changes and not _values_equal(changes[k], pk_t[i]):
                     uow.pk_changed(state)
                     break
         if inline is not None:
             _update_with_core(uow, plan, conn, state, obj, changes, inline, sqlkeys + server,
-                              where_pk, old_version)
+                              (where_pk,) if single_pk else where_pk, old_version)
             continue
         returning = no_sql
         if sqlkeys or server:
@@ -581,14 +616,16 @@ def save_updates(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instance
         if len(keys) > 1:  # canonical (table) order, so equal column sets share a batch
             keys = tuple(sorted(keys, key=col_index))
         gkey = (keys, tuple(sqlkeys) if sqlkeys else no_sql, returning)
-        row = (state, obj, changes, where_pk, old_version)
+        row = (item if item_rows and not sqlkeys and returning is no_sql
+               else (state, obj, changes, where_pk, old_version))
         rows = groups.get(gkey)
         if rows is None:
             groups[gkey] = [row]
         else:
             rows.append(row)
     for (keys, sqlkeys_t, returning), rows in groups.items():
-        _update_group(uow, plan, conn, keys, sqlkeys_t, returning, rows)
+        _update_group(uow, plan, conn, keys, sqlkeys_t, returning, rows,
+                      item_rows and not sqlkeys_t and not returning)
 
 
 def _update_sql(plan: TablePlan, keys: tuple[str, ...], sqlkeys: tuple[str, ...],
@@ -629,19 +666,37 @@ def _stale(kind: str, plan: TablePlan, expected: int, matched: int,
 
 
 def _update_group(uow: UOWTransaction, plan: TablePlan, conn: Any, keys: tuple[str, ...],
-                  sqlkeys: tuple[str, ...], returning: tuple[str, ...], rows: list[Any]) -> None:
+                  sqlkeys: tuple[str, ...], returning: tuple[str, ...], rows: list[Any],
+                  item_rows: bool) -> None:
+    """One UPDATE statement for rows changing the same columns (``rows`` as
+    :func:`save_updates` describes: ``(state, obj)`` items when ``item_rows``)."""
     sql = _update_sql(plan, keys, sqlkeys, returning)
     versioned = plan.version_key is not None
     procs = plan.bind_indexes(keys)
     pk_procs = plan.bind_indexes(plan.pk_keys)
+    single_pk = len(plan.pk_keys) == 1  # where_pk is the key itself, else a tuple
     params: list[tuple[Any, ...]]
-    if not procs and not pk_procs and not versioned:  # the common case: plain values
+    if item_rows and (procs or pk_procs):
+        rows = [(s, o, o.__dict__, s.ident, None) for s, o in rows]  # the general form
+        item_rows = False
+    if item_rows:  # plain values, read from the objects
         if len(keys) == 1:
             k0 = keys[0]
-            params = [(r[2][k0], *r[3]) for r in rows]
+            params = ([(o.__dict__[k0], s.ident) for s, o in rows] if single_pk else
+                      [(o.__dict__[k0], *s.ident) for s, o in rows])
         else:
             get = itemgetter(*keys)
-            params = [get(r[2]) + r[3] for r in rows]
+            params = ([get(o.__dict__) + (s.ident,) for s, o in rows] if single_pk else
+                      [get(o.__dict__) + s.ident for s, o in rows])
+    elif not procs and not pk_procs and not versioned:  # plain values
+        if len(keys) == 1:
+            k0 = keys[0]
+            params = ([(r[2][k0], r[3]) for r in rows] if single_pk else
+                      [(r[2][k0], *r[3]) for r in rows])
+        else:
+            get = itemgetter(*keys)
+            params = ([get(r[2]) + (r[3],) for r in rows] if single_pk else
+                      [get(r[2]) + r[3] for r in rows])
     else:
         params = []
         for _state, _obj, changes, where_pk, old_version in rows:
@@ -649,14 +704,11 @@ def _update_group(uow: UOWTransaction, plan: TablePlan, conn: Any, keys: tuple[s
             for i, proc in procs:
                 if row[i] is not None:
                     row[i] = proc(row[i])
-            if pk_procs:
-                pk = list(where_pk)
-                for i, proc in pk_procs:
-                    if pk[i] is not None:
-                        pk[i] = proc(pk[i])
-                row += pk
-            else:
-                row += where_pk
+            pk = [where_pk] if single_pk else list(where_pk)
+            for i, proc in pk_procs:
+                if pk[i] is not None:
+                    pk[i] = proc(pk[i])
+            row += pk
             if versioned:
                 row.append(old_version)
             params.append(tuple(row))

@@ -655,7 +655,7 @@ class Session:
         """Expire every persistent object in the session."""
         if self._owner is not None:
             self._check_owner("expire_all")
-        _ss.expire_states(self, self._identity_map.all_states())
+        _ss.expire_states(self, self._identity_map._filed_states())
 
     @exclusive
     def refresh(self, instance: Any, attribute_names: Iterable[str] | None = None,

@@ -135,16 +135,18 @@ def detach_deleted(session: Session, states: Iterable[InstanceState]) -> None:
         state.flags &= ~DELETED
 
 
-def commit_flushed(session: Session, state: InstanceState) -> None:
-    """A flush wrote ``state``: its values are now the committed ones, and it
-    is no longer "expired" as a whole (attributes it never reloaded stay in
-    ``expired_attributes``), as SQLAlchemy's ``_commit_all`` does."""
-    state.committed_state = None
-    state.modified = False
-    session._modified.pop(state, None)
-    if state.flags & EXPIRED:
-        state._expired_attributes = state.expired_attributes or None
-        state.flags &= ~EXPIRED
+def commit_flushed(session: Session, items: Iterable[tuple[InstanceState, Any]]) -> None:
+    """A flush wrote each ``(state, obj)``: its values are now the committed ones,
+    and it is no longer "expired" as a whole (attributes it never reloaded stay
+    in ``expired_attributes``), as SQLAlchemy's ``_commit_all`` does."""
+    pop = session._modified.pop
+    for state, _obj in items:
+        state.committed_state = None
+        state.modified = False
+        pop(state, None)
+        if state.flags & EXPIRED:
+            state._expired_attributes = state.expired_attributes or None
+            state.flags &= ~EXPIRED
 
 
 def mark_deleted(session: Session, state: InstanceState) -> None:
@@ -183,17 +185,18 @@ def restore_identity(session: Session, state: InstanceState, old_ident: Any) -> 
 def expire_states(session: Session, states: Iterable[InstanceState]) -> None:
     """:func:`expire_state` of whole objects, many at once (commit, expire_all)."""
     modified = session._modified
-    per_mapper: dict[Any, tuple[tuple[str, ...], Any]] = {}
+    last: Any = None  # the previous state's mapper, and its parts:
+    keys: tuple[str, ...] = ()
+    listeners: Any = None
     for state in states:
         obj = state()
         if obj is None:
             continue
         mapper = state.mapper
-        found = per_mapper.get(mapper)
-        if found is None:
-            expire = mapper.instance_dispatch.expire
-            found = per_mapper[mapper] = (mapper._expire_keys, expire if expire else None)
-        keys, listeners = found
+        if mapper is not last:
+            last = mapper
+            keys = mapper._expire_keys
+            listeners = mapper.instance_dispatch.expire or None
         d = obj.__dict__
         for k in keys:
             d.pop(k, None)

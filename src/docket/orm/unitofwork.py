@@ -528,22 +528,22 @@ class UOWTransaction:
         # to know which rows its flushes UPDATEd
         dirty = txn._dirty if txn.nested else None
         for items in self.updates.values():
-            for state, obj in items:
-                old = switches.get(state) if switches else None
-                if old is None:
-                    if dirty is not None:
-                        dirty.add(state)
-                else:  # row switch: old leaves as deleted, new takes the row
-                    self._finish_delete(old, old(), idmap)
-                    state.ident = old.ident
-                    state.session_id = sid
-                    state.flags |= _INSERTED
-                    idmap._replace(state)
-                    new.pop(state, None)
-                    txn_new[state] = obj
-                session._commit_flushed(state)
-        for state in self.clean:
-            session._commit_flushed(state)
+            if switches or dirty is not None:
+                for state, obj in items:
+                    old = switches.get(state) if switches else None
+                    if old is None:
+                        if dirty is not None:
+                            dirty.add(state)
+                    else:  # row switch: old leaves as deleted, new takes the row
+                        self._finish_delete(old, old(), idmap)
+                        state.ident = old.ident
+                        state.session_id = sid
+                        state.flags |= _INSERTED
+                        idmap._replace(state)
+                        new.pop(state, None)
+                        txn_new[state] = obj
+            session._commit_flushed(items)
+        session._commit_flushed([(state, None) for state in self.clean])
         for items in self.deletes.values():
             for state, obj in items:
                 self._finish_delete(state, obj, idmap)
