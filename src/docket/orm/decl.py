@@ -36,7 +36,7 @@ from docket import exc
 from docket.orm.exc import MappedAnnotationError
 from docket.orm.mapper import Mapper
 from docket.orm.properties import ColumnProperty, MappedColumn, MapperProperty
-from docket.orm.state import NO_VALUE, STATE_KEY, InstanceState
+from docket.orm.state import NO_VALUE, STATE_KEY, new_state
 from docket.sql import types as sqltypes
 from docket.sql.schema import Column, MetaData, Table
 
@@ -290,14 +290,18 @@ def _declarative_constructor(self: Any, **kwargs: Any) -> None:
     state = d.get(STATE_KEY)
     if state is None:
         mapper = cls_.__mapper__
-        state = d[STATE_KEY] = InstanceState(self, mapper)
+        state = d[STATE_KEY] = new_state(self, mapper)
         if kwargs and not mapper._user_setattr:
             # a brand-new object: plain column values go straight into __dict__ and
             # history records "no value before" for each, as the setter would
             fast = mapper._plain_keys
+            state.modified = True  # (not in a session yet: nothing else to tell)
+            if len(d) == 1 and fast.issuperset(kwargs):  # only the state so far
+                d.update(kwargs)
+                state.committed_state = dict.fromkeys(kwargs, NO_VALUE)
+                return
             committed: dict[str, Any] = {}
             state.committed_state = committed
-            state.modified = True  # (not in a session yet: nothing else to tell)
             for k, v in kwargs.items():
                 if k in fast and k not in d:
                     d[k] = v

@@ -39,7 +39,7 @@ from docket.engine.result import (
     ResultMetaData,
 )
 from docket.orm.events import QueryContext
-from docket.orm.state import EXPIRED, STATE_KEY, InstanceState
+from docket.orm.state import EXPIRED, STATE_KEY, InstanceState, _object_gone
 from docket.sql.selectable import Select
 
 if TYPE_CHECKING:
@@ -172,8 +172,7 @@ def compile_orm_select(stmt: Select) -> ORMCompileState:
 # the mapper: the row's values are stored into the new object's ``__dict__`` one
 # subscript each (no per-attribute call; inserting into the instance's own dict keeps
 # CPython's key-sharing dict, ~110 bytes instead of ~180-270 for a dict built apart),
-# and the InstanceState is made by calling ``InstanceState.__new__`` directly (no
-# ``__init__`` round trip).
+# and the InstanceState is made as ``state.new_state`` makes it, inline (no call).
 
 _LOADER_SOURCE = """
 def make(cls, mapper, idmap, sid, refresh, populate_existing, on_new):
@@ -189,9 +188,14 @@ def make(cls, mapper, idmap, sid, refresh, populate_existing, on_new):
                     refresh(state, obj, row)
                 return {ret}
         obj = new(cls)
-        state = new_state(State, obj, mapper)
+        state = State(obj, gone)  # state.new_state(), inline
+        state.mapper = mapper
         state.ident = ident
         state.session_id = sid
+        state.committed_state = None
+        state.modified = False
+        state.flags = 0
+        state._extra = None
         d = obj.__dict__
 {items}        d[STATE_KEY] = state
         idmap[ident] = state
@@ -232,7 +236,7 @@ def _loader_factory(mapper: Mapper, keys: tuple[str, ...], start: int,
     source = _LOADER_SOURCE.format(ident=ident, items=items, ret="(obj,)" if as_row else "obj",
                                    hook="        on_new(obj)\n" if hooked else "")
     namespace: dict[str, Any] = {
-        "new_state": InstanceState.__new__, "State": InstanceState, "STATE_KEY": STATE_KEY,
+        "gone": _object_gone, "State": InstanceState, "STATE_KEY": STATE_KEY,
         "EXPIRED": EXPIRED,
     }
     exec(compile(source, f"<docket loader {mapper.class_.__name__}>", "exec"), namespace)

@@ -25,7 +25,7 @@ from docket.orm.attributes import (
     plain_setter_keys,
 )
 from docket.orm.properties import ColumnProperty, MapperProperty
-from docket.orm.state import STATE_KEY, InstanceState, instance_state
+from docket.orm.state import STATE_KEY, InstanceState, instance_state, new_state
 from docket.sql.base import ColumnCollection
 from docket.sql.schema import Column
 from docket.sql.selectable import FromClause
@@ -411,7 +411,7 @@ class Mapper:
         return self.identity_key_from_primary_key(self.primary_key_from_instance(instance))
 
     def _new_state(self, obj: Any) -> InstanceState:
-        state = InstanceState(obj, self)
+        state = new_state(obj, self)
         obj.__dict__[STATE_KEY] = state
         return state
 

@@ -123,6 +123,19 @@ def _object_gone(state: InstanceState) -> None:
             session._identity_map._discard_gone(state)
 
 
+def new_state(obj: Any, mapper: Mapper) -> InstanceState:
+    """A fresh (transient) state for ``obj``; every slot but ``__weakref__`` set."""
+    state = InstanceState(obj, _object_gone)
+    state.mapper = mapper
+    state.ident = None
+    state.session_id = None
+    state.committed_state = None
+    state.modified = False
+    state.flags = 0
+    state._extra = None
+    return state
+
+
 class _StateExtra:
     """The rarely set attributes of an InstanceState (see the module docstring)."""
 
@@ -184,19 +197,8 @@ class InstanceState(weakref.ref):
     def __ne__(self, other: object) -> bool:
         return self is not other
 
-    def __new__(cls, obj: Any, mapper: Mapper) -> InstanceState:
-        self = weakref.ref.__new__(cls, obj, _object_gone)
-        self.mapper = mapper
-        self.ident = None
-        self.session_id = None
-        self.committed_state = None
-        self.modified = False
-        self.flags = 0
-        self._extra = None
-        return self
-
-    # no __init__: weakref.ref's accepts (and ignores) the same two arguments,
-    # and a Python-level one would cost a call per object created
+    # Made by new_state() (or, in generated loaders, the same steps inline): the
+    # weakref is created in C, with no Python __new__/__init__ to run per object.
 
     # -- object ----------------------------------------------------------------
     def obj(self) -> Any:
@@ -456,7 +458,7 @@ def _restore_state(obj: Any, cls: type, ident: Any, identity_token: Any,
         from docket import exc
 
         raise exc.UnmappedClassError(cls)
-    state = InstanceState(obj, mapper)
+    state = new_state(obj, mapper)
     state.ident = ident
     state.identity_token = identity_token
     state.committed_state = committed_state
@@ -482,6 +484,6 @@ def instance_state(obj: Any) -> InstanceState:
     mapper = getattr(type(obj), "__mapper__", None)
     if mapper is None or not hasattr(obj, "__dict__"):
         raise exc.UnmappedInstanceError(obj)
-    state = InstanceState(obj, mapper)
+    state = new_state(obj, mapper)
     obj.__dict__[STATE_KEY] = state
     return state
