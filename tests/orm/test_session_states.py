@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from docket import String, inspect, select
+from docket import String, exc, inspect, select
 from docket.orm import (
     DeclarativeBase,
     Mapped,
@@ -134,6 +134,31 @@ def test_detached_readded_becomes_persistent(eng: Any) -> None:
         u.name = "e2"
         s2.commit()
         assert s2.scalar(select(User.name).where(User.id == u.id)) == "e2"
+
+
+def test_add_all_mixed_states_and_a_bad_object(eng: Any) -> None:
+    """add_all() takes transient, detached and already-added objects (and one made
+    without the constructor) in order; an unmapped object raises after the
+    objects before it joined, and nothing after it does."""
+    with Session(eng, expire_on_commit=False) as s1:
+        old = User(name="old")
+        s1.add(old)
+        s1.commit()
+    with Session(eng) as s:
+        bare = User.__new__(User)  # no constructor ran: no state yet
+        bare.name = "bare"
+        a, b, c = User(name="a"), User(name="b"), User(name="c")
+        s.add(a)
+        s.add_all([a, old, bare, b])
+        assert flags(a) == PENDING and flags(bare) == PENDING and flags(b) == PENDING
+        assert flags(old) == PERSISTENT and s.get(User, old.id) is old
+        assert list(s.new) == [a, bare, b]
+        with pytest.raises(exc.UnmappedInstanceError, match="add"):
+            s.add_all([c, object(), User(name="d")])
+        assert flags(c) == PENDING
+        assert len(s.new) == 4
+        s.commit()
+        assert sorted(s.scalars(select(User.name))) == ["a", "b", "bare", "c", "old"]
 
 
 def test_make_transient(eng: Any) -> None:

@@ -488,9 +488,7 @@ class Session:
     @exclusive
     def add_all(self, instances: Iterable[Any]) -> None:
         """``add()`` each object."""
-        add = self._add_one  # (the session is claimed once for the batch, not per object)
-        for obj in instances:
-            add(obj)
+        _ss.add_all(self, instances)  # (the session is claimed once for the batch)
 
     def _before_attach(self, state: InstanceState) -> None:
         sid = state.session_id

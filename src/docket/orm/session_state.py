@@ -415,6 +415,33 @@ def save_or_update(session: Session, state: InstanceState, obj: Any) -> None:
             dispatch.after_attach(session, obj)
 
 
+def add_all(session: Session, instances: Iterable[Any]) -> None:
+    """``session.add()`` of each object, in order: a run of objects whose class
+    cascades nothing on save joins in one :func:`save_or_update_all` call.
+
+    Raises:
+        UnmappedInstanceError, InvalidRequestError: as ``session.add()``.
+    """
+    run: list[tuple[InstanceState, Any]] = []
+    for obj in instances:
+        try:
+            state = obj.__dict__[STATE_KEY]
+        except (KeyError, AttributeError, TypeError):
+            if run:  # objects before a bad one are added, as add() one by one does
+                save_or_update_all(session, run)
+                run = []
+            state = state_of(obj, "add")
+        if state.mapper._save_cascades:
+            if run:
+                save_or_update_all(session, run)
+                run = []
+            session._save_cascading(state, obj)
+        else:
+            run.append((state, obj))
+    if run:
+        save_or_update_all(session, run)
+
+
 def save_or_update_all(session: Session, items: list[tuple[InstanceState, Any]]) -> None:
     """:func:`save_or_update` of each ``(state, obj)``; transient objects
     (the usual result of a save-update cascade) join in one loop when no
