@@ -328,8 +328,17 @@ class RelationshipAttributeImpl:
         cascade = initiator is None and self.cascade.save_update and state.session_id is not None
         if rev is not None and not rev.uselist and not rev._dynamic:
             set_scalar = rev._set_scalar  # the usual many-to-one backref, without the detour
+            rkey = rev.key
+            plain = not rev._track_parents
             for item, istate in zip(items, istates):
-                set_scalar(item, obj, self, state)
+                d = item.__dict__
+                if plain and istate.ident is None and rkey not in d:
+                    # a new object's first parent: all _set_scalar would do is record
+                    # "no value before" and store the parent
+                    _record(istate, rkey, NO_VALUE)
+                    d[rkey] = obj
+                else:
+                    set_scalar(item, obj, self, state)
                 if cascade:
                     self._cascade_add(state, istate, item)
             return
