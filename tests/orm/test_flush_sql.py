@@ -278,6 +278,10 @@ def test_update_runs_bind_processors_on_values_and_keys(rec: Any) -> None:
     with engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT code, label, n FROM coded ORDER BY code").all()
     assert [tuple(r) for r in rows] == [("A", "X", 0), ("B", "Y", 0), ("C", "Z", 7)]
+    with Session(engine) as s:  # get() binds the key through the same processor
+        b = s.get(Coded, "b")
+        assert b is not None and (b.code, b.label) == ("b", "y")
+        assert s.get(Coded, "b") is b and s.get(Coded, "q") is None
 
 
 def test_no_update_for_no_net_change(rec: Any) -> None:

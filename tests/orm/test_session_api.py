@@ -35,11 +35,13 @@ class Counter:
 
     def __init__(self, engine: Any) -> None:
         self.statements: list[str] = []
+        self.connections: list[Any] = []  # the Connection each statement ran on
         event.listen(engine, "before_cursor_execute", self._on)
 
     def _on(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
             executemany: bool) -> None:
         self.statements.append(" ".join(statement.split()).upper())
+        self.connections.append(conn)
 
     def kinds(self) -> list[str]:
         return [s.split(" ", 1)[0] for s in self.statements]
@@ -69,6 +71,36 @@ def test_get_scalar_tuple_dict(eng: Any) -> None:
         assert s.get(User, (1,)) is u
         assert s.get(User, {"id": 1}) is u
         assert s.get(User, 3) is None
+
+
+def test_get_miss_after_identity_map_transaction_and_listener_changes(eng: Any) -> None:
+    """Repeated get() misses stay right when what a miss depends on changes in
+    between: the identity map is emptied, a load listener is added, the
+    transaction (and its connection) ends; each miss is one SELECT."""
+    loaded: list[Any] = []
+
+    def on_load(obj: Any, ctx: Any) -> None:
+        loaded.append(obj.id)
+
+    with Session(eng) as s:
+        counter = Counter(eng)
+        ann = s.get(User, 1)
+        assert ann is not None and ann.name == "ann" and s.get(User, 1) is ann
+        s.expunge_all()
+        again = s.get(User, 1)
+        assert again is not ann and again is not None and again.name == "ann"
+        assert s.get(User, 1) is again
+        event.listen(User, "load", on_load)
+        try:
+            assert s.get(User, 2).age == 40  # type: ignore[union-attr]
+        finally:
+            event.remove(User, "load", on_load)
+        assert loaded == [2]
+        s.commit()
+        assert s.get(User, 99) is None
+        assert counter.connections[-1] is s.connection()  # the new transaction's
+        assert loaded == [2]
+        assert counter.kinds().count("SELECT") == 4
 
 
 def test_get_composite_key(eng: Any) -> None:

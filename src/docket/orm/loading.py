@@ -561,6 +561,56 @@ def load_by_pk(session: Session, mapper: Mapper, pk: Sequence[Any], *,
     return _pk_loader(session, mapper, keys, populate_existing)(row)
 
 
+def get_miss(session: Session, mapper: Mapper, ident: Any,
+             states: dict[Any, InstanceState] | None) -> Any:
+    """``session.get()`` of a scalar key that ``states`` (the identity-map dict
+    the caller looked in, None if there was none) lacks: one primary-key SELECT
+    straight on a cursor, as :func:`load_by_pk` runs it, with everything but the
+    key decided once -- kept on the session while the dialect, that dict and the
+    event listeners stay the same (the general path otherwise)."""
+    conn = session._connection_for_mapper(mapper)
+    plan = session._pk_loaders.get(mapper)
+    if (plan is None or plan[0] is not conn.dialect or plan[1] != _event._version
+            or plan[2] is not states):
+        plan = _get_miss_plan(session, mapper, conn)
+        if plan is None:
+            return load_by_pk(session, mapper, (ident,))
+    _dialect, _version, _states, sql, proc, positional, convert, load = plan
+    if conn._execution_options:
+        return load_by_pk(session, mapper, (ident,))
+    if proc is not None and ident is not None:
+        ident = proc(ident)
+    if conn._transaction is None:
+        conn._autobegin()
+    cursor = conn._cursor_execute(sql, (ident,) if positional else {"pk_0": ident}, None, False)
+    row = cursor.fetchone()
+    cursor.close()
+    if row is None:
+        return None
+    return load(convert(row) if convert is not None else row)
+
+
+def _get_miss_plan(session: Session, mapper: Mapper, conn: Any) -> tuple[Any, ...] | None:
+    """:func:`get_miss`'s plan (None when the general path must run): (dialect,
+    events version, identity-map dict, SQL, key bind processor, positional?, row
+    converter, row loader)."""
+    hot = conn._hot_flags()
+    if conn._execution_options or hot[0] or hot[1]:
+        return None
+    keys = mapper._loader_cache.get("get_keys")
+    if keys is None:
+        keys = mapper._loader_cache["get_keys"] = _with_pk(mapper, mapper._eager_column_keys)
+    lean = _lean_pk_plan(conn, mapper, keys, _pk_select(mapper, keys))
+    if lean is None:
+        return None
+    sql, procs, getter, convert = lean
+    plan = (conn.dialect, _event._version, session._identity_map._map_for(mapper), sql,
+            procs[0][1] if procs else None, getter is not None, convert,
+            _make_loader(session, mapper, keys, 0, False))
+    session._pk_loaders[mapper] = plan
+    return plan
+
+
 def _with_pk(mapper: Mapper, keys: Sequence[str]) -> tuple[str, ...]:
     """``keys`` with any primary-key attribute they lack in front."""
     keys = tuple(keys)

@@ -129,7 +129,7 @@ class Session:
         for key, value in (binds or {}).items():
             self._add_bind(key, value)
         self._identity_map = IdentityMap()
-        #: get() row loaders by (mapper, keys, populate_existing); see loading._pk_loader
+        #: get() row loaders: see loading._pk_loader and loading.get_miss
         self._pk_loaders: dict[Any, Any] = {}
         #: (state, key) -> (added, removed): backref changes to unloaded collections
         #: not flushed yet (see relationship_attrs._queue); emptied by each flush
@@ -832,17 +832,17 @@ class Session:
                 elif state is None and ident is not None and not (
                         mapper._eager_candidates or mapper._joined_rels
                         or self.dispatch.do_orm_execute):
-                    return self._get_miss(mapper, ident)  # not in the map: one SELECT
+                    return self._get_miss(mapper, ident, states)  # one SELECT
         return self._get_impl(entity, ident, options, populate_existing, with_for_update,
                               identity_token, execution_options)
 
     @exclusive
-    def _get_miss(self, mapper: Mapper, ident: Any) -> Any:
+    def _get_miss(self, mapper: Mapper, ident: Any, states: Any) -> Any:
         """get() of a scalar key not in the identity map, nothing special about the
         mapper or the call: autoflush, then one primary-key SELECT."""
-        if self.autoflush and not self._flushing:
+        if self.autoflush and not self._flushing and self._has_changes():
             self._autoflush()
-        return loading.load_by_pk(self, mapper, (ident,))
+        return loading.get_miss(self, mapper, ident, states)
 
     @exclusive
     def _get_impl(self, entity: Any, ident: Any, options: Sequence[Any] | None,
