@@ -254,7 +254,7 @@ class ResultMetaData:
     """
 
     __slots__ = ("keys", "processors", "_keymap", "_aliases", "_src", "_identity",
-                 "_row_cls", "_row_fn", "_rows_fn")
+                 "_row_cls", "_row_fn", "_rows_fn", "_plain")
 
     keys: tuple[str, ...]
     #: per-column processors, or None when no column converts.
@@ -302,6 +302,8 @@ class ResultMetaData:
         self._identity = identity
         self._row_cls = cls = _row_class(keys, keymap, aliases)
         conv = [(p, fn) for p, fn in enumerate(self.processors or ()) if fn is not None]
+        #: a row is its raw tuple as it stands (no column picked, none converted)
+        self._plain = bool(identity and not conv)
         if identity and not conv:
             self._row_fn: Processor = partial(tuple.__new__, cls)
         else:

@@ -311,7 +311,10 @@ def _in_load(session: Session, prop: RelationshipProperty,
         # association rows): only then is each bucket checked for the object
         repeats = result._require_unique is not None or prop.secondary is not None
         result._require_unique = None  # (filtered here)
-        for row in result:
+        # the rows as indexable tuples: the raw ones when a Row would add nothing
+        rows = result._raw_all() if result._meta._plain and result._unique is None else (
+            result.all())
+        for row in rows:
             key = row[1] if n == 1 else tuple(row[1:])
             bucket = results.get(key)
             if bucket is None:
