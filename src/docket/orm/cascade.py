@@ -86,8 +86,17 @@ def save_children(session: Session, state: InstanceState, obj: Any) -> None:
     todo = [(state, obj)]
     while todo:
         st, o = todo.pop()
+        d = o.__dict__
         for prop in st.mapper._save_cascades:
-            for item in related(prop, st, o, False):
+            if prop._dynamic:
+                items = related(prop, st, o, False)
+            else:  # related(), inline: the loaded value only
+                value = d.get(prop.key)
+                if value is None or value is NO_VALUE:
+                    continue
+                items = ((value._docket_values() if hasattr(value, "_docket_values")
+                          else list(value)) if prop.uselist else (value,))
+            for item in items:
                 istate = item.__dict__.get(STATE_KEY) or instance_state(item)
                 if istate in seen:
                     continue
