@@ -9,7 +9,7 @@ SQLAlchemy does, so that children are deleted too).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from docket.orm.state import NO_VALUE, STATE_KEY, WAS_DELETED, InstanceState, instance_state
@@ -88,6 +88,7 @@ def save_children(session: Session, state: InstanceState, obj: Any) -> None:
         st, o = todo.pop()
         d = o.__dict__
         for prop in st.mapper._save_cascades:
+            items: Sequence[Any]
             if prop._dynamic:
                 items = related(prop, st, o, False)
             else:  # related(), inline: the loaded value only
