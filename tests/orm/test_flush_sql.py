@@ -282,6 +282,11 @@ def test_update_runs_bind_processors_on_values_and_keys(rec: Any) -> None:
         b = s.get(Coded, "b")
         assert b is not None and (b.code, b.label) == ("b", "y")
         assert s.get(Coded, "b") is b and s.get(Coded, "q") is None
+        s.delete(b)
+        s.commit()  # the DELETE's key goes through the processor too
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT code FROM coded ORDER BY code").all()
+    assert [r[0] for r in rows] == ["A", "C"]
 
 
 def test_no_update_for_no_net_change(rec: Any) -> None:

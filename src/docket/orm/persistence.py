@@ -807,11 +807,15 @@ def delete_states(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instanc
         )
     items = _sort_persistent(items)
     pk_procs = plan.bind_indexes(plan.pk_keys)
-    params = []
-    for state, obj in items:
-        pk = state.identity
-        assert pk is not None
-        if pk_procs or versioned:
+    params: list[Any]
+    if not pk_procs and not versioned:  # the key as the state keeps it: the parameters
+        params = ([(s.ident,) for s, _ in items] if len(plan.pk_keys) == 1
+                  else [s.ident for s, _ in items])
+    else:
+        params = []
+        for state, obj in items:
+            pk = state.identity
+            assert pk is not None
             row = _pk_params(plan, pk)
             if versioned:
                 vkey = plan.version_key
@@ -823,8 +827,6 @@ def delete_states(uow: UOWTransaction, mapper: Mapper, items: list[tuple[Instanc
                     v = d[vkey] if vkey in d else getattr(obj, vkey)
                 row.append(v)
             params.append(tuple(row))
-        else:
-            params.append(pk)
     states = [s for s, _ in items]
     n = len(params)
     matched, sane = _execute_counted(conn, plan, sql, params, states, versioned)
