@@ -398,7 +398,9 @@ def install_setattr(cls: type, setters: dict[str, Callable[[Any, Any], None]],
                     deleters: dict[str, Callable[[Any], None]], plain: set[str]) -> None:
     """Give ``cls`` a ``__setattr__``/``__delattr__`` that route mapped keys
     through ``setters``/``deleters`` and everything else to the class's
-    previous implementation."""
+    previous implementation.  Keys in ``plain`` (``mapper._plain_keys``, the
+    same set object, kept current as listeners come and go) are recorded by
+    ``__setattr__`` itself, as their plain setter would."""
     base_set: Any = cls.__setattr__
     base_del: Any = cls.__delattr__
     if getattr(base_set, "_docket_setattr", False):
